@@ -1,1 +1,4 @@
-//! placeholder
+//! Sans-IO L2TPv3 control plane (RFC 3931).
+
+pub mod reliable;
+pub mod seq;

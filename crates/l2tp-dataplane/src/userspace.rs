@@ -1,0 +1,541 @@
+//! [`UserspaceDataplane`]: tunnels, sessions and the threads serving them.
+//!
+//! Sockets and devices are created on the calling thread and workers are
+//! spawned from it, so everything lives in the caller's network namespace.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::core::{default_mtu, RxConfig, RxSession, TxHeader};
+use crate::counters::AtomicCounters;
+use crate::encap::{IpUnderlay, Peer, UdpChecksums, UdpUnderlay, Underlay};
+use crate::pseudowire::{Pseudowire, TapDevice};
+use crate::sys::EventFd;
+use crate::worker::{self, PortShared, PortStats, SessionShared};
+use crate::{
+    Counters, Dataplane, DataplaneError, Encap, L2SpecType, PseudowireType, SessionConfig,
+    SessionInfo, TunnelConfig,
+};
+
+/// A control message that arrived on a data-plane socket.
+#[derive(Debug)]
+pub struct ControlPacket<'a> {
+    /// Encapsulation of the socket it arrived on.
+    pub encap: Encap,
+    /// Local address of that socket.
+    pub local: SocketAddr,
+    /// Sender (port 0 over IP).
+    pub peer: SocketAddr,
+    /// The L2TP message: from the flags word over UDP, from the zero session
+    /// ID over IP.
+    pub data: &'a [u8],
+}
+
+/// Called on a receive thread for each control message; must not block long.
+pub type ControlHandler = Arc<dyn Fn(&ControlPacket<'_>) + Send + Sync>;
+
+/// Per-socket drops that belong to no session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnderlayStats {
+    /// Encapsulation of the socket.
+    pub encap: Option<Encap>,
+    /// Its local address.
+    pub local: Option<SocketAddr>,
+    /// Control messages given to the handler.
+    pub control_delivered: u64,
+    /// Control messages dropped (no handler set).
+    pub control_dropped: u64,
+    /// Data packets for unknown session IDs.
+    pub unknown_session: u64,
+    /// Packets too malformed to demultiplex.
+    pub invalid: u64,
+}
+
+/// Sockets are shared per (encapsulation, local address, local port).
+type PortKey = (bool, SocketAddr);
+
+/// A shared socket and its receive thread.
+struct Port {
+    shared: Arc<PortShared>,
+    stop: Arc<EventFd>,
+    thread: Option<JoinHandle<()>>,
+    tunnels: HashSet<u32>,
+    csum: UdpChecksums,
+}
+
+impl Port {
+    fn stop(&mut self) {
+        self.stop.signal();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Tunnel {
+    cfg: TunnelConfig,
+    port: PortKey,
+    peer: Peer,
+    counters: Arc<AtomicCounters>,
+    sessions: HashSet<u32>,
+}
+
+struct Session {
+    shared: Arc<SessionShared>,
+    stop: Arc<EventFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The userspace data plane: TAP devices and UDP / raw IP sockets served by
+/// worker threads (one per socket for receive, one per session for
+/// transmit).
+pub struct UserspaceDataplane {
+    tunnels: HashMap<u32, Tunnel>,
+    /// By our session ID: unique per data plane, as in the kernel.
+    sessions: HashMap<u32, Session>,
+    ports: HashMap<PortKey, Port>,
+    control: Arc<RwLock<Option<ControlHandler>>>,
+}
+
+impl UserspaceDataplane {
+    /// An empty data plane; threads start with the first tunnel.
+    pub fn new() -> Self {
+        Self {
+            tunnels: HashMap::new(),
+            sessions: HashMap::new(),
+            ports: HashMap::new(),
+            control: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// Routes control messages arriving on data sockets (UDP with the T bit,
+    /// IP with session ID 0) to `handler`; `None` counts and drops them.
+    pub fn set_control_handler(&mut self, handler: Option<ControlHandler>) {
+        *self.control.write().unwrap_or_else(|p| p.into_inner()) = handler;
+    }
+
+    /// Sends a control message from the socket of `tunnel_id` to its peer
+    /// (`msg` starts at the L2TP header; over IP with the zero session ID).
+    pub fn send_control(&self, tunnel_id: u32, msg: &[u8]) -> Result<(), DataplaneError> {
+        let t = self
+            .tunnels
+            .get(&tunnel_id)
+            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
+        let port = self.ports.get(&t.port).ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
+        match port.shared.underlay.send_batch(&t.peer, &[msg]) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(DataplaneError::Io {
+                context: format!("sending a control message on tunnel {tunnel_id}"),
+                source: std::io::Error::from(std::io::ErrorKind::WriteZero),
+            }),
+            Err(e) => Err(DataplaneError::Io {
+                context: format!("sending a control message on tunnel {tunnel_id}"),
+                source: e,
+            }),
+        }
+    }
+
+    /// Drops that belong to no session, per socket.
+    pub fn underlay_stats(&self) -> Vec<UnderlayStats> {
+        self.ports
+            .values()
+            .map(|p| {
+                let s: &PortStats = &p.shared.stats;
+                UnderlayStats {
+                    encap: Some(p.shared.underlay.encap()),
+                    local: Some(p.shared.underlay.local()),
+                    control_delivered: s.control_delivered.load(Relaxed),
+                    control_dropped: s.control_dropped.load(Relaxed),
+                    unknown_session: s.unknown_session.load(Relaxed),
+                    invalid: s.invalid.load(Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    /// The local address a tunnel's socket is bound to (shows the port the
+    /// kernel picked when `udp_sport` was 0).
+    pub fn tunnel_local_addr(&self, tunnel_id: u32) -> Result<SocketAddr, DataplaneError> {
+        let t = self
+            .tunnels
+            .get(&tunnel_id)
+            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
+        let port = self.ports.get(&t.port).ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
+        Ok(port.shared.underlay.local())
+    }
+
+    /// IDs of the existing tunnels.
+    pub fn tunnel_ids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.tunnels.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Opens (or reuses) the socket for `cfg`; returns its key.
+    fn attach_port(&mut self, cfg: &TunnelConfig) -> Result<PortKey, DataplaneError> {
+        let csum = UdpChecksums {
+            v4_tx: cfg.udp_csum,
+            v6_tx: cfg.udp6_csum_tx,
+            v6_rx: cfg.udp6_csum_rx,
+        };
+        let (udp, local) = match cfg.encap {
+            Encap::Udp => (true, SocketAddr::new(cfg.local, cfg.udp_sport)),
+            Encap::Ip => (false, SocketAddr::new(cfg.local, 0)),
+        };
+        // Port 0 asks for a fresh ephemeral port: never shared.
+        let shareable = !udp || cfg.udp_sport != 0;
+        if shareable {
+            if let Some(port) = self.ports.get_mut(&(udp, local)) {
+                if udp && port.csum != csum {
+                    return Err(DataplaneError::Invalid {
+                        field: "udp_csum",
+                        reason: format!(
+                            "checksum options differ from the other tunnels sharing {local}; use the same udp_csum/udp6_csum_tx/udp6_csum_rx"
+                        ),
+                    });
+                }
+                port.tunnels.insert(cfg.tunnel_id);
+                return Ok((udp, local));
+            }
+        }
+        let underlay: Box<dyn Underlay> = match cfg.encap {
+            Encap::Udp => Box::new(UdpUnderlay::bind(local, csum)?),
+            Encap::Ip => Box::new(IpUnderlay::bind(cfg.local)?),
+        };
+        let key = (udp, underlay.local());
+        let shared = Arc::new(PortShared {
+            underlay,
+            sessions: RwLock::new(HashMap::new()),
+            control: Arc::clone(&self.control),
+            stats: PortStats::default(),
+        });
+        let stop = Arc::new(EventFd::new().map_err(|e| DataplaneError::Io {
+            context: "creating an eventfd for the receive thread".into(),
+            source: e,
+        })?);
+        let thread = {
+            let shared = Arc::clone(&shared);
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name(format!("l2tp-rx-{}", key.1.port()))
+                .spawn(move || worker::rx_loop(shared, stop))
+                .map_err(|e| DataplaneError::Io {
+                    context: format!("starting the receive thread for {local}"),
+                    source: e,
+                })?
+        };
+        let mut tunnels = HashSet::new();
+        tunnels.insert(cfg.tunnel_id);
+        self.ports.insert(
+            key,
+            Port {
+                shared,
+                stop,
+                thread: Some(thread),
+                tunnels,
+                csum,
+            },
+        );
+        Ok(key)
+    }
+
+    /// Forgets `tunnel_id` on its socket; closes the socket when unused.
+    fn detach_port(&mut self, key: PortKey, tunnel_id: u32) {
+        let empty = match self.ports.get_mut(&key) {
+            Some(p) => {
+                p.tunnels.remove(&tunnel_id);
+                p.tunnels.is_empty()
+            }
+            None => false,
+        };
+        if empty {
+            if let Some(mut p) = self.ports.remove(&key) {
+                p.stop();
+            }
+        }
+    }
+
+    fn remove_session(&mut self, session_id: u32) {
+        let Some(mut s) = self.sessions.remove(&session_id) else {
+            return;
+        };
+        let tunnel_id = s.shared.tunnel_id;
+        if let Some(t) = self.tunnels.get_mut(&tunnel_id) {
+            t.sessions.remove(&session_id);
+            if let Some(p) = self.ports.get(&t.port) {
+                p.shared
+                    .sessions
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&session_id);
+            }
+        }
+        s.stop.signal();
+        if let Some(t) = s.thread.take() {
+            let _ = t.join();
+        }
+        tracing::debug!(tunnel_id, session_id, ifname = s.shared.pw.ifname(), "session removed");
+        // Dropping the last reference closes the TAP descriptor, which
+        // removes the device.
+    }
+}
+
+impl Default for UserspaceDataplane {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for UserspaceDataplane {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn validate_tunnel(cfg: &TunnelConfig) -> Result<(), DataplaneError> {
+    if cfg.tunnel_id == 0 {
+        return Err(DataplaneError::Invalid {
+            field: "tunnel_id",
+            reason: "0 is reserved; use 1..=4294967295".into(),
+        });
+    }
+    if cfg.local.is_ipv4() != cfg.remote.is_ipv4() {
+        return Err(DataplaneError::AddressFamilyMismatch {
+            local: cfg.local,
+            remote: cfg.remote,
+        });
+    }
+    if cfg.remote.is_unspecified() || cfg.remote.is_multicast() {
+        return Err(DataplaneError::Invalid {
+            field: "remote",
+            reason: format!("{} is not a unicast peer address", cfg.remote),
+        });
+    }
+    if cfg.encap == Encap::Udp && cfg.udp_dport == 0 {
+        return Err(DataplaneError::Invalid {
+            field: "udp_dport",
+            reason: "UDP encapsulation needs the peer's port (e.g. 1701)".into(),
+        });
+    }
+    Ok(())
+}
+
+fn validate_session(cfg: &SessionConfig) -> Result<(), DataplaneError> {
+    if cfg.session_id == 0 {
+        return Err(DataplaneError::Invalid {
+            field: "session_id",
+            reason: "0 is reserved for control messages (RFC 3931 4.1)".into(),
+        });
+    }
+    if cfg.peer_session_id == 0 {
+        return Err(DataplaneError::Invalid {
+            field: "peer_session_id",
+            reason: "0 is reserved for control messages (RFC 3931 4.1)".into(),
+        });
+    }
+    if (cfg.seq.send || cfg.seq.recv) && cfg.l2spec == L2SpecType::None {
+        return Err(DataplaneError::Invalid {
+            field: "seq",
+            reason: "sequence numbers are carried in the default L2-Specific Sublayer; set l2spec_type default".into(),
+        });
+    }
+    if let Some(mtu) = cfg.mtu {
+        if !(68..=65_521).contains(&mtu) {
+            return Err(DataplaneError::Invalid {
+                field: "mtu",
+                reason: format!("{mtu} is outside 68..=65521"),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Dataplane for UserspaceDataplane {
+    fn add_tunnel(&mut self, cfg: TunnelConfig) -> Result<(), DataplaneError> {
+        if self.tunnels.contains_key(&cfg.tunnel_id) {
+            return Err(DataplaneError::TunnelExists(cfg.tunnel_id));
+        }
+        validate_tunnel(&cfg)?;
+        let port = self.attach_port(&cfg)?;
+        let peer_port = match cfg.encap {
+            Encap::Udp => cfg.udp_dport,
+            Encap::Ip => 0,
+        };
+        tracing::debug!(tunnel_id = cfg.tunnel_id, local = %port.1, remote = %cfg.remote, "tunnel added");
+        self.tunnels.insert(
+            cfg.tunnel_id,
+            Tunnel {
+                peer: Peer::new(SocketAddr::new(cfg.remote, peer_port)),
+                cfg,
+                port,
+                counters: Arc::new(AtomicCounters::default()),
+                sessions: HashSet::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn del_tunnel(&mut self, tunnel_id: u32) -> Result<(), DataplaneError> {
+        let sessions: Vec<u32> = self
+            .tunnels
+            .get(&tunnel_id)
+            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?
+            .sessions
+            .iter()
+            .copied()
+            .collect();
+        for sid in sessions {
+            self.remove_session(sid);
+        }
+        if let Some(t) = self.tunnels.remove(&tunnel_id) {
+            self.detach_port(t.port, tunnel_id);
+        }
+        tracing::debug!(tunnel_id, "tunnel removed");
+        Ok(())
+    }
+
+    fn add_session(&mut self, cfg: SessionConfig) -> Result<SessionInfo, DataplaneError> {
+        let tunnel = self
+            .tunnels
+            .get(&cfg.tunnel_id)
+            .ok_or(DataplaneError::NoSuchTunnel(cfg.tunnel_id))?;
+        if self.sessions.contains_key(&cfg.session_id) {
+            return Err(DataplaneError::SessionExists(cfg.session_id));
+        }
+        validate_session(&cfg)?;
+        let encap = tunnel.cfg.encap;
+        let header = TxHeader::new(encap, cfg.peer_session_id, cfg.cookie, cfg.l2spec)?;
+        let mtu = cfg.mtu.unwrap_or_else(|| {
+            default_mtu(encap, tunnel.cfg.local.is_ipv6(), cfg.cookie.len(), cfg.l2spec)
+        });
+        let pw: Box<dyn Pseudowire> = match cfg.pw_type {
+            PseudowireType::Ethernet => Box::new(TapDevice::create(
+                cfg.ifname.as_deref().unwrap_or("l2tpeth%d"),
+                mtu,
+            )?),
+        };
+        let info = SessionInfo {
+            ifname: pw.ifname().to_string(),
+            ifindex: pw.ifindex(),
+            mtu: pw.mtu(),
+        };
+        let rx = RxSession::new(RxConfig {
+            encap,
+            session_id: cfg.session_id,
+            peer_cookie: cfg.peer_cookie,
+            l2spec: cfg.l2spec,
+            recv_seq: cfg.seq.recv,
+            reorder_timeout: cfg.reorder_timeout.filter(|d| *d > Duration::ZERO),
+        });
+        let shared = Arc::new(SessionShared {
+            tunnel_id: cfg.tunnel_id,
+            remote_ip: tunnel.cfg.remote,
+            remote_port: (encap == Encap::Udp).then_some(tunnel.cfg.udp_dport),
+            pw,
+            rx: Mutex::new(rx),
+            send_seq: AtomicBool::new(cfg.seq.send),
+            counters: AtomicCounters::default(),
+            tunnel_counters: Arc::clone(&tunnel.counters),
+        });
+        let port = self
+            .ports
+            .get(&tunnel.port)
+            .ok_or(DataplaneError::NoSuchTunnel(cfg.tunnel_id))?;
+        let stop = Arc::new(EventFd::new().map_err(|e| DataplaneError::Io {
+            context: "creating an eventfd for the transmit thread".into(),
+            source: e,
+        })?);
+        let thread = {
+            let (session, port, stop) = (Arc::clone(&shared), Arc::clone(&port.shared), Arc::clone(&stop));
+            let peer = tunnel.peer;
+            std::thread::Builder::new()
+                .name(format!("l2tp-tx-{}", cfg.session_id))
+                .spawn(move || worker::tx_loop(session, port, peer, header, stop))
+                .map_err(|e| DataplaneError::Io {
+                    context: format!("starting the transmit thread of session {}", cfg.session_id),
+                    source: e,
+                })?
+        };
+        port.shared
+            .sessions
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cfg.session_id, Arc::clone(&shared));
+        if let Some(t) = self.tunnels.get_mut(&cfg.tunnel_id) {
+            t.sessions.insert(cfg.session_id);
+        }
+        tracing::debug!(
+            tunnel_id = cfg.tunnel_id,
+            session_id = cfg.session_id,
+            ifname = %info.ifname,
+            mtu = info.mtu,
+            "session added"
+        );
+        self.sessions.insert(
+            cfg.session_id,
+            Session {
+                shared,
+                stop,
+                thread: Some(thread),
+            },
+        );
+        Ok(info)
+    }
+
+    fn del_session(&mut self, tunnel_id: u32, session_id: u32) -> Result<(), DataplaneError> {
+        if !self.tunnels.contains_key(&tunnel_id) {
+            return Err(DataplaneError::NoSuchTunnel(tunnel_id));
+        }
+        match self.sessions.get(&session_id) {
+            Some(s) if s.shared.tunnel_id == tunnel_id => {
+                self.remove_session(session_id);
+                Ok(())
+            }
+            _ => Err(DataplaneError::NoSuchSession {
+                tunnel_id,
+                session_id,
+            }),
+        }
+    }
+
+    fn tunnel_counters(&self, tunnel_id: u32) -> Result<Counters, DataplaneError> {
+        self.tunnels
+            .get(&tunnel_id)
+            .map(|t| t.counters.snapshot())
+            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))
+    }
+
+    fn session_counters(&self, tunnel_id: u32, session_id: u32) -> Result<Counters, DataplaneError> {
+        if !self.tunnels.contains_key(&tunnel_id) {
+            return Err(DataplaneError::NoSuchTunnel(tunnel_id));
+        }
+        match self.sessions.get(&session_id) {
+            Some(s) if s.shared.tunnel_id == tunnel_id => Ok(s.shared.counters.snapshot()),
+            _ => Err(DataplaneError::NoSuchSession {
+                tunnel_id,
+                session_id,
+            }),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let ids: Vec<u32> = self.tunnels.keys().copied().collect();
+        for id in ids {
+            let _ = self.del_tunnel(id);
+        }
+        for (_, mut p) in self.ports.drain() {
+            p.stop();
+        }
+        self.sessions.clear();
+    }
+}
+
+/// The daemon moves the data plane between threads.
+const _: fn() = || {
+    fn is_send<T: Send>() {}
+    is_send::<UserspaceDataplane>();
+};
