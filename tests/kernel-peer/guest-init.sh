@@ -47,7 +47,11 @@ param() {
 }
 
 # Addresses must be usable at once: tests bind tunnels to them right away.
-sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+# DAD runs unless both "all" and the device say no, so existing devices
+# (eth*, created by the modules above) need it too.
+for f in /proc/sys/net/ipv6/conf/*/accept_dad; do
+    echo 0 >"$f"
+done
 # kpeer.noipv6=1 keeps router/multicast chatter out of IPv4-only captures
 # (re-enable per device with net.ipv6.conf.DEV.disable_ipv6=0).
 if [[ $(param kpeer.noipv6) == 1 ]]; then

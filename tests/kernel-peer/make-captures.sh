@@ -7,8 +7,10 @@
 #
 # For each case the guest (tests/kernel-peer, booted with vm.sh) sets up a
 # static tunnel + session towards the host namespace, gives l2tpeth0 an
-# address, pings a missing neighbour (ARP requests) and the subnet's
-# broadcast address with three payload sizes. tcpdump records the host
+# address, pings a missing neighbour (3 ARP requests), the subnet's
+# broadcast address with seven payload sizes and, over a VLAN 100 on top
+# of l2tpeth0, a second broadcast address twice (802.1Q-tagged inner
+# frames): 12 L2TP data packets per case. tcpdump records the host
 # TAP. The host has no L2TP, so nftables drops the tunnel traffic silently
 # (no ICMP errors in the captures). Needs root, qemu, tcpdump, tshark, nft.
 set -euo pipefail
@@ -28,13 +30,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Outgoing packets carry the PEER session id and PEER cookie; the local
-# ones are what the guest would accept. Distinct values per direction (and
-# session ids with the top bit set) catch mix-ups and 32-bit truncation.
-COOKIE4_LOCAL=a1a2a3a4
-COOKIE4_PEER=d0d1d2d3
-COOKIE8_LOCAL=0102030405060708
-COOKIE8_PEER=c0c1c2c3c4c5c6c7
+# Linux semantics (checked against these very captures): packets carry
+# the PEER session id but the session's OWN `cookie`; `peer_cookie` is what
+# it expects to receive. Distinct values per direction (and session ids
+# with the top bit set) catch mix-ups and 32-bit truncation.
+COOKIE4_TX=a1a2a3a4
+COOKIE4_RX=d0d1d2d3
+COOKIE8_TX=0102030405060708
+COOKIE8_RX=c0c1c2c3c4c5c6c7
 
 # name encap family cookie-bytes l2spec seq local-session peer-session
 CASES=(
@@ -58,11 +61,11 @@ guest_script() {
         local_ip=198.18.0.2 remote_ip=198.18.0.1 plen=24
     else
         local_ip=2001:db8::2 remote_ip=2001:db8::1 plen=64
-        echo "sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0"
+        echo "sysctl -qw net.ipv6.conf.eth0.router_solicitations=0 net.ipv6.conf.eth0.disable_ipv6=0"
     fi
     case $cbytes in
-        4) cookie=" cookie $COOKIE4_LOCAL peer_cookie $COOKIE4_PEER" ;;
-        8) cookie=" cookie $COOKIE8_LOCAL peer_cookie $COOKIE8_PEER" ;;
+        4) cookie=" cookie $COOKIE4_TX peer_cookie $COOKIE4_RX" ;;
+        8) cookie=" cookie $COOKIE8_TX peer_cookie $COOKIE8_RX" ;;
     esac
     [[ $encap == udp ]] && udp=" udp_sport 1701 udp_dport 1701"
     cat <<EOF
@@ -72,9 +75,11 @@ ip l2tp add session name l2tpeth0 tunnel_id 1 session_id $sid peer_session_id $p
 ip link set l2tpeth0 up
 ip addr add 198.19.0.2/24 dev l2tpeth0
 ping -c 3 -i 1 -W 1 198.19.0.9 || true
-ping -b -c 1 -s 0 198.19.0.255 || true
-ping -b -c 1 -s 100 198.19.0.255 || true
-ping -b -c 1 -s 1000 198.19.0.255 || true
+for size in 0 1 18 100 512 1000 1300; do ping -b -c 1 -W 1 -s \$size 198.19.0.255 || true; done
+ip link add link l2tpeth0 name l2tpeth0.100 type vlan id 100
+ip link set l2tpeth0.100 up
+ip addr add 198.19.100.2/24 dev l2tpeth0.100
+ping -b -c 2 -i 0.5 -W 1 -s 56 198.19.100.255 || true
 sleep 1
 ip l2tp show session
 EOF
@@ -91,6 +96,7 @@ capture() {
         ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$TAP.disable_ipv6=1"
         ip -n "$NS" addr add 198.18.0.1/24 dev "$TAP"
     else
+        ip netns exec "$NS" sysctl -qw "net.ipv6.conf.$TAP.router_solicitations=0"
         ip -n "$NS" addr add 2001:db8::1/64 dev "$TAP" nodad
     fi
     ip -n "$NS" link set "$TAP" up
@@ -103,7 +109,7 @@ table inet kpcap {
     }
 }
 EOF
-    ip netns exec "$NS" tcpdump -i "$TAP" -s 0 -U -w "$pcap" 2>"$log" &
+    ip netns exec "$NS" tcpdump -Z root -i "$TAP" -s 0 -U -w "$pcap" 2>"$log" &
     TCPDUMP_PID=$!
     for _ in $(seq 100); do
         grep -q 'listening on' "$log" 2>/dev/null && break
@@ -135,8 +141,10 @@ tshark_prefs() {
     printf '%s\n' -o "l2tp.cookie_size:$cookie_pref" -o "l2tp.l2_specific:$spec_pref"
 }
 
-# One JSON object for a capture, from tshark's PDML. payload_len is the
-# frame length minus the offset where tshark starts the inner Ethernet.
+# One JSON object for a capture, from tshark's PDML. tshark cannot know
+# the pseudowire type of a static session, so the inner frame shows up as
+# "data"; payload_len is its data.len, cross-checked against frame length
+# minus the end of the L2TP header. Plain POSIX awk (mawk on Debian).
 expect_entry() {
     local name=$1 encap=$2 fam=$3 cbytes=$4 l2spec=$5 seq=$6 sid=$7 psid=$8
     local prefs=()
@@ -158,21 +166,32 @@ expect_entry() {
             printf "    \"packets\": [\n"
             n = 0
         }
-        /<packet>/ { frame = ""; flen = ""; in_l2tp = 0; l2tp = 0; sid = ""; cookie = ""; sq = "null"; inner = ""; depth = 0 }
+        function hex2num(h,    i, v) {
+            v = 0
+            for (i = 1; i <= length(h); i++)
+                v = v * 16 + index("0123456789abcdef", tolower(substr(h, i, 1))) - 1
+            return v
+        }
+        /<packet>/ { frame = ""; flen = ""; in_l2tp = 0; l2tp = 0; sid = ""; cookie = ""; sq = "null"; hdr_end = ""; dlen = "" }
         /<field name="frame.number"/ { frame = attr($0, "show") }
         /<field name="frame.len"/ { flen = attr($0, "show") }
-        /<proto name="l2tp"/ { l2tp = 1; in_l2tp = 1 }
-        in_l2tp && /<field name="l2tp.sid"/ { sid = attr($0, "show") }
+        /<proto name="l2tp"/ { l2tp = 1; in_l2tp = 1; hdr_end = attr($0, "pos") + attr($0, "size") }
+        /<\/proto>/ { in_l2tp = 0 }
+        in_l2tp && /<field name="l2tp.sid"/ { sid = hex2num(attr($0, "value")) }
         in_l2tp && /<field name="l2tp.cookie"/ { cookie = attr($0, "value") }
         in_l2tp && /<field name="l2tp.l2_spec_sequence"/ { sq = attr($0, "show") }
-        l2tp && /<proto name="eth"/ && inner == "" { inner = attr($0, "pos") }
+        l2tp && /<field name="data.len"/ && dlen == "" { dlen = attr($0, "show") }
         /<\/packet>/ {
             if (!l2tp) next
+            if (dlen + 0 != flen - hdr_end) {
+                printf "%s frame %s: data.len %s but frame %s - header end %s\n", name, frame, dlen, flen, hdr_end > "/dev/stderr"
+                bad = 1
+            }
             if (n++) printf ",\n"
-            printf "      {\"frame\": %d, \"session_id\": %d, \"cookie\": \"%s\", \"seq\": %s, \"encap\": \"%s\", \"payload_len\": %d}", \
-                frame, sid, cookie, sq, encap, flen - inner
+            printf "      {\"frame\": %d, \"session_id\": %.0f, \"cookie\": \"%s\", \"seq\": %s, \"encap\": \"%s\", \"payload_len\": %d}", \
+                frame, sid, cookie, sq, encap, dlen
         }
-        END { printf "\n    ]\n  }" }'
+        END { printf "\n    ]\n  }"; exit bad }'
 }
 
 for c in "${CASES[@]}"; do

@@ -408,7 +408,8 @@ fn fill(r: &mut Record, buf: &[u8], opts: &Options) -> Result<(), String> {
 }
 
 fn fill_v2_data(r: &mut Record, buf: &[u8]) -> Result<(), String> {
-    let (h, off) = v2::DataRepr::parse_bytes(buf).map_err(|e| format!("L2TPv2 data header: {e}"))?;
+    let (h, off) =
+        v2::DataRepr::parse_bytes(buf).map_err(|e| format!("L2TPv2 data header: {e}"))?;
     r.tunnel_id = Some(u32::from(h.tunnel_id));
     r.session_id = Some(u32::from(h.session_id));
     if let Some((ns, nr)) = h.ns_nr {
@@ -418,7 +419,9 @@ fn fill_v2_data(r: &mut Record, buf: &[u8]) -> Result<(), String> {
     r.length = h.length;
     r.offset = h.offset;
     r.priority = Some(h.priority);
-    let end = h.length.map_or(buf.len(), |l| usize::from(l).min(buf.len()));
+    let end = h
+        .length
+        .map_or(buf.len(), |l| usize::from(l).min(buf.len()));
     r.payload_len = Some(end.saturating_sub(off));
     Ok(())
 }
@@ -436,8 +439,7 @@ fn fill_v3_data(
     };
     // The session ID is readable whatever the cookie/sublayer settings.
     r.session_id = data::v3_session_id(buf, encap).ok();
-    let (h, off) =
-        V3DataRepr::parse(buf, &cfg).map_err(|e| format!("L2TPv3 data header: {e}"))?;
+    let (h, off) = V3DataRepr::parse(buf, &cfg).map_err(|e| format!("L2TPv3 data header: {e}"))?;
     r.session_id = Some(h.session_id);
     r.cookie = Some(json::hex_plain(h.cookie.as_bytes()));
     r.l2spec = Some(match h.l2spec {

@@ -83,12 +83,11 @@ pub enum Command {
     Decode(Vec<String>),
 }
 
-/// A parse result with the warnings `ip l2tp` prints but does not fail on.
+/// A parsed command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Parsed {
     pub global: Global,
     pub command: Command,
-    pub warnings: Vec<String>,
 }
 
 /// A command-line mistake. Display gives `ip l2tp`'s wording.
@@ -166,8 +165,10 @@ pub fn matches(word: &str, keyword: &str) -> bool {
     !word.is_empty() && keyword.starts_with(word)
 }
 
-/// Parses the whole command line (without the program name).
-pub fn parse(args: &[String]) -> Result<Parsed, CliError> {
+/// Parses the whole command line (without the program name). `warnings`
+/// collects what `ip l2tp` prints without failing, even when a later
+/// argument is an error.
+pub fn parse(args: &[String], warnings: &mut Vec<String>) -> Result<Parsed, CliError> {
     let mut global = Global::default();
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -201,13 +202,11 @@ pub fn parse(args: &[String]) -> Result<Parsed, CliError> {
             return Ok(Parsed {
                 global,
                 command: Command::Help,
-                warnings: vec![],
             });
         } else if matches(opt, "-Version") {
             return Ok(Parsed {
                 global,
                 command: Command::Version,
-                warnings: vec![],
             });
         } else {
             return Err(CliError::UnknownOption(arg.clone()));
@@ -216,15 +215,14 @@ pub fn parse(args: &[String]) -> Result<Parsed, CliError> {
     }
     let rest = args.get(i..).unwrap_or_default();
     let (word, rest) = rest.split_first().ok_or(CliError::NoCommand)?;
-    let mut warnings = Vec::new();
     let command = if matches(word, "help") {
         Command::Help
     } else if matches(word, "add") {
-        parse_add(rest, &mut warnings)?
+        parse_add(rest, warnings)?
     } else if matches(word, "delete") {
-        parse_del(rest, &mut warnings)?
+        parse_del(rest, warnings)?
     } else if matches(word, "show") || matches(word, "lst") || matches(word, "list") {
-        parse_show(rest, &mut warnings)?
+        parse_show(rest, warnings)?
     } else if word.len() >= 3 && matches(word, "decode") {
         Command::Decode(rest.to_vec())
     } else if matches(word, "version") {
@@ -232,11 +230,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, CliError> {
     } else {
         return Err(CliError::UnknownCommand(word.clone()));
     };
-    Ok(Parsed {
-        global,
-        command,
-        warnings,
-    })
+    Ok(Parsed { global, command })
 }
 
 /// Everything `parse_args` in ip/ipl2tp.c collects; the same keyword set is
@@ -582,6 +576,10 @@ mod tests {
         s.split_whitespace().map(String::from).collect()
     }
 
+    fn parse(a: &[String]) -> Result<Parsed, CliError> {
+        super::parse(a, &mut Vec::new())
+    }
+
     fn cmd(s: &str) -> Command {
         parse(&args(s))
             .unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -746,12 +744,18 @@ mod tests {
 
     #[test]
     fn offsets_are_ignored_with_a_warning() {
-        let p = parse(&args(
-            "add session tid 1 sid 2 psid 3 offset 4 peer_offset 8",
-        ))
+        let mut w = Vec::new();
+        let p = super::parse(
+            &args("add session tid 1 sid 2 psid 3 offset 4 peer_offset 8"),
+            &mut w,
+        )
         .unwrap();
+        // Printed even when a later argument is wrong, as ip l2tp does.
+        let mut w2 = Vec::new();
+        assert!(super::parse(&args("add session tid 1 offset 4 cookie 1"), &mut w2).is_err());
+        assert_eq!(w2.len(), 1);
         assert_eq!(
-            p.warnings,
+            w,
             vec![
                 "Ignoring option \"offset\"".to_string(),
                 "Ignoring option \"peer_offset\"".to_string()

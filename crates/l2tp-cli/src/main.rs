@@ -24,7 +24,12 @@ fn main() -> ExitCode {
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let parsed = match grammar::parse(&args) {
+    let mut warnings = Vec::new();
+    let parsed = grammar::parse(&args, &mut warnings);
+    for w in &warnings {
+        eprintln!("{w}");
+    }
+    let parsed = match parsed {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -34,9 +39,6 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    for w in &parsed.warnings {
-        eprintln!("{w}");
-    }
     match parsed.command {
         Command::Help => {
             out(USAGE);

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+pub use l2tp_wire::avp::CallErrors;
 use l2tp_wire::data::{Cookie, L2SpecType};
 
 use crate::config::{CallType, DataSequencing};
@@ -192,12 +193,11 @@ pub enum Event {
         session: SessionHandle,
         status: CircuitStatus,
     },
-    /// The peer sent a WAN-Error-Notify with these cumulative counters
-    /// (hardware overruns, buffer overruns, timeouts, alignment errors).
+    /// The peer sent a WAN-Error-Notify with these cumulative counters.
     WanError {
         tunnel: TunnelHandle,
         session: SessionHandle,
-        counters: [u32; 4],
+        errors: CallErrors,
     },
     /// A control message was sent or received (only with
     /// [`crate::EndpointConfig::monitor`]). `tunnel` is `None` for

@@ -97,7 +97,7 @@ pub enum Outgoing<'a, T> {
     Message {
         ns: u16,
         nr: u16,
-        payload: &'a T,
+        payload: &'a mut T,
         retransmit: bool,
     },
     /// An acknowledgement without a body (ZLB or explicit ACK).
@@ -153,6 +153,8 @@ pub struct Reliable<T, R> {
     ooo: VecDeque<Option<R>>,
     delivered: VecDeque<R>,
     ack_at: Option<Instant>,
+    /// Messages accepted since our last acknowledgement went out.
+    unacked_rx: u16,
     failed: bool,
     stats: ReliableStats,
 }
@@ -182,6 +184,7 @@ impl<T, R> Reliable<T, R> {
             ooo: VecDeque::new(),
             delivered: VecDeque::new(),
             ack_at: None,
+            unacked_rx: 0,
             failed: false,
             stats: ReliableStats::default(),
         }
@@ -250,6 +253,23 @@ impl<T, R> Reliable<T, R> {
         let ns = self.next_ns();
         self.queue.push_back(payload);
         ns
+    }
+
+    /// Drops queued messages that never went out (before a StopCCN, which
+    /// must not wait behind work that no longer matters).
+    pub fn discard_unsent(&mut self) {
+        self.queue.truncate(self.ever_sent.max(self.in_flight));
+    }
+
+    /// Stops sending: everything outstanding counts as acknowledged. The
+    /// receive side keeps working so retransmissions are still acked
+    /// (after a peer's StopCCN).
+    pub fn abandon(&mut self) {
+        self.snd_una = self.snd_una.wrapping_add(self.ever_sent as u16);
+        self.queue.clear();
+        self.in_flight = 0;
+        self.ever_sent = 0;
+        self.rto_at = None;
     }
 
     /// Processes the Nr of any received message (including ZLBs) and returns
@@ -333,8 +353,14 @@ impl<T, R> Reliable<T, R> {
             }
             self.rcv_nxt = self.rcv_nxt.wrapping_add(1);
         }
-        let delayed = now + self.cfg.ack_delay;
-        self.ack_at = Some(self.ack_at.map_or(delayed, |t| t.min(delayed)));
+        self.unacked_rx = self.unacked_rx.saturating_add(1);
+        // Like TCP, hold back at most every other acknowledgement.
+        let at = if self.unacked_rx >= 2 {
+            now
+        } else {
+            now + self.cfg.ack_delay
+        };
+        self.ack_at = Some(self.ack_at.map_or(at, |t| t.min(at)));
         RxOutcome::Accepted
     }
 
@@ -376,7 +402,8 @@ impl<T, R> Reliable<T, R> {
             return;
         }
         // Appendix A: half the window becomes the threshold, restart at 1.
-        self.ssthresh = (self.cwnd / 2).max(1);
+        // As in TCP (RFC 2581) the threshold stays at least 2.
+        self.ssthresh = (self.cwnd / 2).max(2).min(self.peer_window);
         self.cwnd = 1;
         self.ca_acks = 0;
         // Go back: everything after the oldest message is resent as the
@@ -408,16 +435,22 @@ impl<T, R> Reliable<T, R> {
                 self.rto_at = Some(now + self.rto);
             }
             self.ack_at = None;
+            self.unacked_rx = 0;
             return Some(Outgoing::Message {
                 ns: self.snd_una.wrapping_add(idx as u16),
                 nr: self.rcv_nxt,
-                payload: self.queue.get(idx)?,
+                payload: self.queue.get_mut(idx)?,
                 retransmit,
             });
         }
+        // Waiting would not let the acknowledgement ride on a message when
+        // our window is closed: the peer may be waiting on it to send the
+        // very acknowledgement that opens ours.
+        let blocked = self.queue.len() > self.in_flight;
         match self.ack_at {
-            Some(at) if at <= now => {
+            Some(at) if at <= now || blocked => {
                 self.ack_at = None;
+                self.unacked_rx = 0;
                 self.stats.acks_sent += 1;
                 Some(Outgoing::Ack {
                     ns: self.ack_ns(),

@@ -204,8 +204,10 @@ pub struct RxSession {
 }
 
 impl RxSession {
-    /// Fresh state; nothing is allocated until a packet must be held.
+    /// Fresh state. Held-packet buffers are allocated the first time they
+    /// are needed and recycled afterwards.
     pub fn new(cfg: RxConfig) -> Self {
+        let reorder = cfg.reorder_timeout.is_some();
         let wire = V3DataConfig {
             encap: cfg.encap,
             cookie_len: cfg.peer_cookie.len() as u8,
@@ -218,8 +220,9 @@ impl RxSession {
             reorder_skip: true,
             nr_oos: 0,
             nr_oos_count: 0,
-            queue: VecDeque::new(),
-            pool: Vec::new(),
+            // Sized once so holding packets never grows the containers.
+            queue: VecDeque::with_capacity(if reorder { REORDER_QUEUE_MAX } else { 0 }),
+            pool: Vec::with_capacity(if reorder { REORDER_QUEUE_MAX } else { 0 }),
         }
     }
 

@@ -57,6 +57,10 @@ pub struct TunnelConfig {
 }
 
 /// Which directions use the default L2-Specific Sublayer's sequence numbers.
+///
+/// As in the kernel (a session not in LNS mode), `send` then follows the
+/// peer: it is switched on when the peer's packets carry sequence numbers
+/// and off when they stop carrying them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SeqMode {
     /// Number the packets we send (S bit set).
@@ -233,10 +237,13 @@ pub trait Dataplane: Send {
     fn add_session(&mut self, cfg: SessionConfig) -> Result<SessionInfo, DataplaneError>;
     /// Removes the session; its device disappears.
     fn del_session(&mut self, tunnel_id: u32, session_id: u32) -> Result<(), DataplaneError>;
-    /// Sum over the tunnel's sessions plus tunnel-level drops.
+    /// Totals over every session the tunnel has had (kept when a session
+    /// goes, as in the kernel). Packets matching no session are counted per
+    /// socket instead (see `UserspaceDataplane::underlay_stats`).
     fn tunnel_counters(&self, tunnel_id: u32) -> Result<Counters, DataplaneError>;
     /// One session's statistics.
-    fn session_counters(&self, tunnel_id: u32, session_id: u32) -> Result<Counters, DataplaneError>;
+    fn session_counters(&self, tunnel_id: u32, session_id: u32)
+        -> Result<Counters, DataplaneError>;
     /// Stops workers and removes every device; also done on drop.
     fn shutdown(&mut self);
 }

@@ -53,7 +53,10 @@ fn check_ifname(name: &str) -> Result<(), DataplaneError> {
     if name == "." || name == ".." {
         return Err(bad("reserved name"));
     }
-    if name.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0) {
+    if name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+    {
         return Err(bad("contains '/', ':', NUL or whitespace"));
     }
     if name.matches('%').count() > 1 || (name.contains('%') && !name.contains("%d")) {
@@ -75,7 +78,9 @@ impl TapDevice {
                 what: format!("creating TAP device {template}"),
             },
             // Lost a race with another creator of the same name.
-            Some(libc::EBUSY) | Some(libc::EEXIST) => DataplaneError::DeviceExists(template.to_string()),
+            Some(libc::EBUSY) | Some(libc::EEXIST) => {
+                DataplaneError::DeviceExists(template.to_string())
+            }
             Some(libc::EINVAL) if sys::ifindex(template).is_some() => {
                 DataplaneError::DeviceExists(template.to_string())
             }
@@ -148,7 +153,9 @@ mod tests {
         assert!(check_ifname("pw0").is_ok());
         for bad in ["", "a/b", "a b", "..", "0123456789abcdef", "a%s", "%d%d"] {
             match check_ifname(bad) {
-                Err(DataplaneError::Invalid { field: "ifname", .. }) => {}
+                Err(DataplaneError::Invalid {
+                    field: "ifname", ..
+                }) => {}
                 other => panic!("{bad:?}: {other:?}"),
             }
         }

@@ -111,7 +111,7 @@ impl SockAddr {
     }
 
     /// Converts to the std type; `None` for families other than IPv4/IPv6.
-    pub fn to_std(&self) -> Option<SocketAddr> {
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
         match libc::c_int::from(self.storage.ss_family) {
             libc::AF_INET if self.len as usize >= size_of::<libc::sockaddr_in>() => {
                 // SAFETY: the family says the storage holds a sockaddr_in,
@@ -120,7 +120,10 @@ impl SockAddr {
                     &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>()
                 };
                 let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-                Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                )))
             }
             libc::AF_INET6 if self.len as usize >= size_of::<libc::sockaddr_in6>() => {
                 // SAFETY: the family says the storage holds a sockaddr_in6,
@@ -140,10 +143,10 @@ impl SockAddr {
         }
     }
 
-    /// The IP address only (cheaper than [`to_std`](Self::to_std) on the
+    /// The IP address only (cheaper than [`socket_addr`](Self::socket_addr) on the
     /// hot path: no flowinfo/scope).
     pub fn ip_port(&self) -> Option<(IpAddr, u16)> {
-        self.to_std().map(|a| (a.ip(), a.port()))
+        self.socket_addr().map(|a| (a.ip(), a.port()))
     }
 }
 
@@ -182,8 +185,18 @@ pub fn set_udp_csum_v4(fd: &OwnedFd, on: bool) -> io::Result<()> {
 
 /// IPv6 zero-checksum transmit (`tx_zero`) and acceptance (`rx_zero`).
 pub fn set_udp6_no_check(fd: &OwnedFd, tx_zero: bool, rx_zero: bool) -> io::Result<()> {
-    setsockopt_int(fd, libc::IPPROTO_UDP, UDP_NO_CHECK6_TX, libc::c_int::from(tx_zero))?;
-    setsockopt_int(fd, libc::IPPROTO_UDP, UDP_NO_CHECK6_RX, libc::c_int::from(rx_zero))
+    setsockopt_int(
+        fd,
+        libc::IPPROTO_UDP,
+        UDP_NO_CHECK6_TX,
+        libc::c_int::from(tx_zero),
+    )?;
+    setsockopt_int(
+        fd,
+        libc::IPPROTO_UDP,
+        UDP_NO_CHECK6_RX,
+        libc::c_int::from(rx_zero),
+    )
 }
 
 /// Grows socket buffers so bursts are not dropped; tries the privileged
@@ -224,7 +237,7 @@ pub fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
             &mut sa.len,
         )
     })?;
-    sa.to_std()
+    sa.socket_addr()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket"))
 }
 
@@ -237,10 +250,16 @@ pub fn sendmmsg(fd: RawFd, dest: &SockAddr, pkts: &[&[u8]]) -> io::Result<usize>
     let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
-    for ((pkt, iov), hdr) in pkts.iter().zip(iovs.iter_mut()).zip(hdrs.iter_mut()).take(n) {
+    for ((pkt, iov), hdr) in pkts
+        .iter()
+        .zip(iovs.iter_mut())
+        .zip(hdrs.iter_mut())
+        .take(n)
+    {
         iov.iov_base = pkt.as_ptr() as *mut libc::c_void;
         iov.iov_len = pkt.len();
-        hdr.msg_hdr.msg_name = (&dest.storage as *const libc::sockaddr_storage) as *mut libc::c_void;
+        hdr.msg_hdr.msg_name =
+            (&dest.storage as *const libc::sockaddr_storage) as *mut libc::c_void;
         hdr.msg_hdr.msg_namelen = dest.len;
         hdr.msg_hdr.msg_iov = iov as *mut libc::iovec;
         hdr.msg_hdr.msg_iovlen = 1;
@@ -307,7 +326,10 @@ impl RecvBatch {
         for (i, (chunk, (iov, (hdr, addr)))) in self
             .buf
             .chunks_exact_mut(self.slot)
-            .zip(iovs.iter_mut().zip(hdrs.iter_mut().zip(self.addrs.iter_mut())))
+            .zip(
+                iovs.iter_mut()
+                    .zip(hdrs.iter_mut().zip(self.addrs.iter_mut())),
+            )
             .enumerate()
         {
             if i >= slots {
@@ -366,9 +388,21 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     cvt_size(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })
 }
 
-/// Waits for `fd` or `stop` to become readable; returns
-/// `(fd_ready, stop_ready)`. `timeout_ms` < 0 waits forever.
-pub fn poll2(fd: RawFd, stop: RawFd, timeout_ms: libc::c_int) -> io::Result<(bool, bool)> {
+/// What [`poll2`] saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Readiness {
+    /// `fd` has data.
+    pub readable: bool,
+    /// `fd` is broken (POLLERR/POLLHUP/POLLNVAL), e.g. its device was
+    /// deleted; reading will not drain this.
+    pub broken: bool,
+    /// `stop` was signalled.
+    pub stop: bool,
+}
+
+/// Waits for `fd` or `stop` to become readable. `timeout_ms` < 0 waits
+/// forever.
+pub fn poll2(fd: RawFd, stop: RawFd, timeout_ms: libc::c_int) -> io::Result<Readiness> {
     let mut fds = [
         libc::pollfd {
             fd,
@@ -383,9 +417,29 @@ pub fn poll2(fd: RawFd, stop: RawFd, timeout_ms: libc::c_int) -> io::Result<(boo
     ];
     // SAFETY: the pointer and count describe the two pollfds above.
     match cvt(unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) }) {
-        Ok(_) => Ok((fds[0].revents != 0, fds[1].revents != 0)),
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok((false, false)),
+        Ok(_) => Ok(Readiness {
+            readable: fds[0].revents & libc::POLLIN != 0,
+            broken: fds[0].revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0,
+            stop: fds[1].revents != 0,
+        }),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Readiness::default()),
         Err(e) => Err(e),
+    }
+}
+
+/// Blocks until `stop` is signalled (for a worker whose descriptor broke).
+pub fn wait_stop(stop: RawFd) {
+    let mut fds = [libc::pollfd {
+        fd: stop,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    loop {
+        // SAFETY: the pointer and count describe the pollfd above.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+        if r > 0 || (r < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted) {
+            return;
+        }
     }
 }
 
@@ -526,9 +580,9 @@ mod tests {
             "198.18.0.1:1701".parse::<SocketAddr>().unwrap(),
             "[2001:db8::1]:5000".parse().unwrap(),
         ] {
-            assert_eq!(SockAddr::new(a).to_std(), Some(a));
+            assert_eq!(SockAddr::new(a).socket_addr(), Some(a));
         }
-        assert_eq!(SockAddr::empty().to_std(), None);
+        assert_eq!(SockAddr::empty().socket_addr(), None);
     }
 
     #[test]

@@ -125,7 +125,10 @@ impl UserspaceDataplane {
             .tunnels
             .get(&tunnel_id)
             .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
-        let port = self.ports.get(&t.port).ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
+        let port = self
+            .ports
+            .get(&t.port)
+            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
         match port.shared.underlay.send_batch(&t.peer, &[msg]) {
             Ok(1) => Ok(()),
             Ok(_) => Err(DataplaneError::Io {
@@ -164,7 +167,10 @@ impl UserspaceDataplane {
             .tunnels
             .get(&tunnel_id)
             .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
-        let port = self.ports.get(&t.port).ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
+        let port = self
+            .ports
+            .get(&t.port)
+            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
         Ok(port.shared.underlay.local())
     }
 
@@ -278,7 +284,12 @@ impl UserspaceDataplane {
         if let Some(t) = s.thread.take() {
             let _ = t.join();
         }
-        tracing::debug!(tunnel_id, session_id, ifname = s.shared.pw.ifname(), "session removed");
+        tracing::debug!(
+            tunnel_id,
+            session_id,
+            ifname = s.shared.pw.ifname(),
+            "session removed"
+        );
         // Dropping the last reference closes the TAP descriptor, which
         // removes the device.
     }
@@ -410,7 +421,12 @@ impl Dataplane for UserspaceDataplane {
         let encap = tunnel.cfg.encap;
         let header = TxHeader::new(encap, cfg.peer_session_id, cfg.cookie, cfg.l2spec)?;
         let mtu = cfg.mtu.unwrap_or_else(|| {
-            default_mtu(encap, tunnel.cfg.local.is_ipv6(), cfg.cookie.len(), cfg.l2spec)
+            default_mtu(
+                encap,
+                tunnel.cfg.local.is_ipv6(),
+                cfg.cookie.len(),
+                cfg.l2spec,
+            )
         });
         let pw: Box<dyn Pseudowire> = match cfg.pw_type {
             PseudowireType::Ethernet => Box::new(TapDevice::create(
@@ -450,7 +466,11 @@ impl Dataplane for UserspaceDataplane {
             source: e,
         })?);
         let thread = {
-            let (session, port, stop) = (Arc::clone(&shared), Arc::clone(&port.shared), Arc::clone(&stop));
+            let (session, port, stop) = (
+                Arc::clone(&shared),
+                Arc::clone(&port.shared),
+                Arc::clone(&stop),
+            );
             let peer = tunnel.peer;
             std::thread::Builder::new()
                 .name(format!("l2tp-tx-{}", cfg.session_id))
@@ -509,7 +529,11 @@ impl Dataplane for UserspaceDataplane {
             .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))
     }
 
-    fn session_counters(&self, tunnel_id: u32, session_id: u32) -> Result<Counters, DataplaneError> {
+    fn session_counters(
+        &self,
+        tunnel_id: u32,
+        session_id: u32,
+    ) -> Result<Counters, DataplaneError> {
         if !self.tunnels.contains_key(&tunnel_id) {
             return Err(DataplaneError::NoSuchTunnel(tunnel_id));
         }

@@ -100,7 +100,7 @@ impl std::fmt::Debug for PortShared {
 /// Hands a control message to the handler, or counts it as dropped.
 fn dispatch_control(port: &PortShared, data: &[u8], from: &sys::SockAddr) {
     let handler = port.control.read().unwrap_or_else(|p| p.into_inner());
-    match (handler.as_ref(), from.to_std()) {
+    match (handler.as_ref(), from.socket_addr()) {
         (Some(h), Some(peer)) => {
             port.stats.control_delivered.fetch_add(1, Relaxed);
             h(&ControlPacket {
@@ -148,7 +148,9 @@ fn handle_datagram(
     };
     let mut rec = session.recorder();
     let from_ok = match from.ip_port() {
-        Some((ip, port_no)) => ip == session.remote_ip && session.remote_port.is_none_or(|p| p == port_no),
+        Some((ip, port_no)) => {
+            ip == session.remote_ip && session.remote_port.is_none_or(|p| p == port_no)
+        }
         None => false,
     };
     if !from_ok {
@@ -157,9 +159,13 @@ fn handle_datagram(
     }
     let mut rx = session.rx.lock().unwrap_or_else(|p| p.into_inner());
     let pw = &session.pw;
-    rx.receive(l2tp, now, &session.send_seq, &mut rec, &mut |frame: &[u8]| {
-        pw.write_frame(frame).is_ok()
-    });
+    rx.receive(
+        l2tp,
+        now,
+        &session.send_seq,
+        &mut rec,
+        &mut |frame: &[u8]| pw.write_frame(frame).is_ok(),
+    );
     if rx.queued() > 0 && !pending.contains(&sid) {
         pending.push(sid);
     }
@@ -180,7 +186,9 @@ fn service_timers(
         let mut rec = session.recorder();
         let mut rx = session.rx.lock().unwrap_or_else(|p| p.into_inner());
         let pw = &session.pw;
-        rx.poll(now, &mut rec, &mut |frame: &[u8]| pw.write_frame(frame).is_ok());
+        rx.poll(now, &mut rec, &mut |frame: &[u8]| {
+            pw.write_frame(frame).is_ok()
+        });
         match rx.next_deadline() {
             Some(d) => {
                 next = Some(next.map_or(d, |n| n.min(d)));
@@ -207,16 +215,17 @@ pub fn rx_loop(port: Arc<PortShared>, stop: Arc<EventFd>) {
     let fd = port.underlay.raw_fd();
     let mut timeout: libc::c_int = -1;
     loop {
-        let (ready, stopped) = match sys::poll2(fd, stop.raw(), timeout) {
-            Ok(r) => r,
+        let ready = match sys::poll2(fd, stop.raw(), timeout) {
+            Ok(r) if r.stop => return,
+            // A UDP/raw socket error (e.g. a queued ICMP error) is cleared
+            // by the receive below.
+            Ok(r) => r.readable || r.broken,
             Err(e) => {
                 tracing::error!(local = %port.underlay.local(), "receive poll failed: {e}");
+                sys::wait_stop(stop.raw());
                 return;
             }
         };
-        if stopped {
-            return;
-        }
         let sessions = port.sessions.read().unwrap_or_else(|p| p.into_inner());
         if ready {
             for _ in 0..RX_ROUNDS {
@@ -261,18 +270,25 @@ pub fn tx_loop(
     let mut lens = [0usize; BATCH];
     let fd = session.pw.raw_fd();
     loop {
-        let (ready, stopped) = match sys::poll2(fd, stop.raw(), -1) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(ifname = session.pw.ifname(), "transmit poll failed: {e}");
+        match sys::poll2(fd, stop.raw(), -1) {
+            Ok(r) if r.stop => return,
+            Ok(r) if r.broken => {
+                // The device was deleted behind our back; nothing more will
+                // come from it. Idle until the session is removed.
+                tracing::warn!(
+                    ifname = session.pw.ifname(),
+                    "device gone; session idle until deleted"
+                );
+                sys::wait_stop(stop.raw());
                 return;
             }
-        };
-        if stopped {
-            return;
-        }
-        if !ready {
-            continue;
+            Ok(r) if !r.readable => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(ifname = session.pw.ifname(), "transmit poll failed: {e}");
+                sys::wait_stop(stop.raw());
+                return;
+            }
         }
         // Drain the device: read until EAGAIN, a batch at a time.
         loop {
@@ -310,7 +326,12 @@ pub fn tx_loop(
             }
             let mut pkts: [&[u8]; BATCH] = [&[]; BATCH];
             let mut bytes = [0u64; BATCH];
-            for (i, (slot, &len)) in buf.chunks_exact(TX_SLOT).zip(lens.iter()).take(n).enumerate() {
+            for (i, (slot, &len)) in buf
+                .chunks_exact(TX_SLOT)
+                .zip(lens.iter())
+                .take(n)
+                .enumerate()
+            {
                 pkts[i] = slot.get(HEADROOM - hlen..HEADROOM + len).unwrap_or(&[]);
                 bytes[i] = len as u64;
             }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use l2tp_dataplane::{
-    Cookie, Dataplane, DataplaneError, Encap, L2SpecType, PseudowireType, SeqMode, SessionConfig, TunnelConfig,
+    Cookie, Dataplane, DataplaneError, Encap, L2SpecType, PseudowireType, SeqMode, SessionConfig,
+    TunnelConfig,
 };
 
 fn tunnel(id: u32, encap: Encap, local: IpAddr, remote: IpAddr, sport: u16) -> TunnelConfig {
@@ -86,14 +87,20 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
     );
     expect_err!(
         dp.run(move |d| d.add_tunnel(tunnel(0, Encap::Udp, a4, b4, 1701))),
-        DataplaneError::Invalid { field: "tunnel_id", .. }
+        DataplaneError::Invalid {
+            field: "tunnel_id",
+            ..
+        }
     );
     expect_err!(
         dp.run(move |d| d.add_tunnel(TunnelConfig {
             udp_dport: 0,
             ..tunnel(1, Encap::Udp, a4, b4, 1701)
         })),
-        DataplaneError::Invalid { field: "udp_dport", .. }
+        DataplaneError::Invalid {
+            field: "udp_dport",
+            ..
+        }
     );
     let foreign: IpAddr = "198.18.99.1".parse().unwrap();
     expect_err!(
@@ -107,25 +114,40 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
         DataplaneError::PortInUse { local } if local == SocketAddr::new(a4, 1702)
     );
     drop(blocker);
-    assert_eq!(threads_settle(base_threads), base_threads, "a failed add_tunnel left a thread");
-    assert!(dp.run(|d| d.underlay_stats()).is_empty(), "a failed add_tunnel left a socket");
+    assert_eq!(
+        threads_settle(base_threads),
+        base_threads,
+        "a failed add_tunnel left a thread"
+    );
+    assert!(
+        dp.run(|d| d.underlay_stats()).is_empty(),
+        "a failed add_tunnel left a socket"
+    );
     // A cookie of a length the RFC does not allow cannot even be built.
     assert!(Cookie::new(&[1, 2, 3]).is_err());
 
     // Unknown objects.
     expect_err!(dp.run(|d| d.del_tunnel(7)), DataplaneError::NoSuchTunnel(7));
-    expect_err!(dp.run(|d| d.tunnel_counters(7)), DataplaneError::NoSuchTunnel(7));
-    expect_err!(dp.run(|d| d.add_session(session(7, 70, None))), DataplaneError::NoSuchTunnel(7));
+    expect_err!(
+        dp.run(|d| d.tunnel_counters(7)),
+        DataplaneError::NoSuchTunnel(7)
+    );
+    expect_err!(
+        dp.run(|d| d.add_session(session(7, 70, None))),
+        DataplaneError::NoSuchTunnel(7)
+    );
 
     // A working tunnel: one receive thread.
-    dp.run(move |d| d.add_tunnel(tunnel(1, Encap::Udp, a4, b4, 1701))).unwrap();
+    dp.run(move |d| d.add_tunnel(tunnel(1, Encap::Udp, a4, b4, 1701)))
+        .unwrap();
     assert_eq!(thread_count(), base_threads + 1);
     expect_err!(
         dp.run(move |d| d.add_tunnel(tunnel(1, Encap::Udp, a4, b4, 1703))),
         DataplaneError::TunnelExists(1)
     );
     // A second tunnel on the same local port shares the socket and thread.
-    dp.run(move |d| d.add_tunnel(tunnel(2, Encap::Udp, a4, b4, 1701))).unwrap();
+    dp.run(move |d| d.add_tunnel(tunnel(2, Encap::Udp, a4, b4, 1701)))
+        .unwrap();
     assert_eq!(thread_count(), base_threads + 1);
     assert_eq!(dp.run(|d| d.underlay_stats()).len(), 1);
     // ...but only with the same checksum settings.
@@ -134,10 +156,14 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
             udp_csum: true,
             ..tunnel(3, Encap::Udp, a4, b4, 1701)
         })),
-        DataplaneError::Invalid { field: "udp_csum", .. }
+        DataplaneError::Invalid {
+            field: "udp_csum",
+            ..
+        }
     );
     // Port 0: the kernel picks one.
-    dp.run(move |d| d.add_tunnel(tunnel(4, Encap::Udp, a6, b6, 0))).unwrap();
+    dp.run(move |d| d.add_tunnel(tunnel(4, Encap::Udp, a6, b6, 0)))
+        .unwrap();
     let picked = dp.run(|d| d.tunnel_local_addr(4)).unwrap();
     assert_ne!(picked.port(), 0);
     dp.run(|d| d.del_tunnel(4)).unwrap();
@@ -157,29 +183,47 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
     );
     expect_err!(
         dp.run(|d| d.add_session(session(1, 0, None))),
-        DataplaneError::Invalid { field: "session_id", .. }
+        DataplaneError::Invalid {
+            field: "session_id",
+            ..
+        }
     );
     expect_err!(
         dp.run(|d| d.add_session(SessionConfig {
             peer_session_id: 0,
             ..session(1, 10, None)
         })),
-        DataplaneError::Invalid { field: "peer_session_id", .. }
+        DataplaneError::Invalid {
+            field: "peer_session_id",
+            ..
+        }
     );
     expect_err!(
         dp.run(|d| d.add_session(session(1, 10, Some("bad name")))),
-        DataplaneError::Invalid { field: "ifname", .. }
+        DataplaneError::Invalid {
+            field: "ifname",
+            ..
+        }
     );
-    assert_eq!(link_count(&ns), base_links, "a failed add_session left a device");
+    assert_eq!(
+        link_count(&ns),
+        base_links,
+        "a failed add_session left a device"
+    );
     assert_eq!(threads_settle(base_threads + 1), base_threads + 1);
 
     // Named device; session IDs are unique across tunnels.
-    let info = dp.run(|d| d.add_session(session(1, 10, Some("pwtest0")))).unwrap();
+    let info = dp
+        .run(|d| d.add_session(session(1, 10, Some("pwtest0"))))
+        .unwrap();
     assert_eq!(info.ifname, "pwtest0");
     assert_eq!(info.mtu, 1500 - (20 + 8 + 4 + 4 + 4 + 4 + 14));
     assert!(device_exists(&ns, "pwtest0"));
     assert_eq!(thread_count(), base_threads + 2);
-    expect_err!(dp.run(|d| d.add_session(session(2, 10, None))), DataplaneError::SessionExists(10));
+    expect_err!(
+        dp.run(|d| d.add_session(session(2, 10, None))),
+        DataplaneError::SessionExists(10)
+    );
     expect_err!(
         dp.run(|d| d.add_session(session(1, 11, Some("pwtest0")))),
         DataplaneError::DeviceExists(_)
@@ -202,7 +246,9 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
     dp.run(|d| d.del_session(1, 10)).unwrap();
     assert!(!device_exists(&ns, "pwtest0"));
     assert_eq!(threads_settle(base_threads + 1), base_threads + 1);
-    let info = dp.run(|d| d.add_session(session(1, 10, Some("pwtest0")))).unwrap();
+    let info = dp
+        .run(|d| d.add_session(session(1, 10, Some("pwtest0"))))
+        .unwrap();
     assert_eq!(info.ifname, "pwtest0");
     let info2 = dp
         .run(|d| {
@@ -213,11 +259,14 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
         })
         .unwrap();
     assert_eq!(info2.mtu, 9000);
-    let link = String::from_utf8(ns_sh(&ns, &["ip", "-o", "link", "show", "dev", &info2.ifname]).stdout).unwrap();
+    let link =
+        String::from_utf8(ns_sh(&ns, &["ip", "-o", "link", "show", "dev", &info2.ifname]).stdout)
+            .unwrap();
     assert!(link.contains("mtu 9000"), "{link}");
 
     // IP encapsulation on its own raw socket.
-    dp.run(move |d| d.add_tunnel(tunnel(5, Encap::Ip, a4, b4, 0))).unwrap();
+    dp.run(move |d| d.add_tunnel(tunnel(5, Encap::Ip, a4, b4, 0)))
+        .unwrap();
     dp.run(|d| d.add_session(session(5, 50, None))).unwrap();
     assert_eq!(thread_count(), base_threads + 2 + 3);
 
@@ -226,8 +275,26 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
     dp.run(|d| d.del_tunnel(2)).unwrap();
     assert!(!device_exists(&ns, &info2.ifname));
     assert!(device_exists(&ns, "pwtest0"));
-    expect_err!(dp.run(|d| d.session_counters(2, 20)), DataplaneError::NoSuchTunnel(2));
+    expect_err!(
+        dp.run(|d| d.session_counters(2, 20)),
+        DataplaneError::NoSuchTunnel(2)
+    );
     assert_eq!(dp.run(|d| d.underlay_stats()).len(), 2);
+
+    // A device deleted behind the data plane's back: the worker must not
+    // spin, and the session can still be deleted.
+    dp.run(|d| d.add_session(session(1, 60, Some("pwgone"))))
+        .unwrap();
+    ns_sh(&ns, &["ip", "link", "del", "pwgone"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let cpu0 = cpu_time();
+    std::thread::sleep(Duration::from_millis(500));
+    let spent = cpu_time() - cpu0;
+    assert!(
+        spent < Duration::from_millis(150),
+        "spinning: {spent:?} CPU in 500 ms"
+    );
+    dp.run(|d| d.del_session(1, 60)).unwrap();
 
     // Shutdown removes everything and stops every thread.
     dp.run(|d| d.shutdown());
@@ -291,7 +358,13 @@ fn drop_net_caps() -> [CapData; 2] {
     };
     let mut data = [CapData::default(); 2];
     // SAFETY: capget with a v3 header and room for two data structs.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
     assert_eq!(r, 0, "capget: {}", std::io::Error::last_os_error());
     let saved = data;
     data[0].effective &= !((1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW));
@@ -309,4 +382,16 @@ fn restore_caps(saved: [CapData; 2]) {
     // SAFETY: capset with a v3 header and two data structs from capget.
     let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, saved.as_ptr()) };
     assert_eq!(r, 0, "capset restore: {}", std::io::Error::last_os_error());
+}
+
+/// CPU time (user + system) this process has used.
+fn cpu_time() -> Duration {
+    // SAFETY: rusage is plain old data; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }

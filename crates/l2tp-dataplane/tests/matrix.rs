@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use l2tp_dataplane::{
-    Cookie, Counters, Dataplane, DataplaneError, Encap, L2SpecType, PseudowireType, SeqMode, SessionConfig,
-    SessionInfo, TunnelConfig,
+    Cookie, Counters, Dataplane, DataplaneError, Encap, L2SpecType, PseudowireType, SeqMode,
+    SessionConfig, SessionInfo, TunnelConfig,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +56,9 @@ fn tunnel_id(c: &Case) -> u32 {
 }
 
 fn cookie(len: usize, seed: u8) -> Cookie {
-    let bytes: Vec<u8> = (0..len as u8).map(|i| seed.wrapping_mul(17).wrapping_add(i)).collect();
+    let bytes: Vec<u8> = (0..len as u8)
+        .map(|i| seed.wrapping_mul(17).wrapping_add(i))
+        .collect();
     Cookie::new(&bytes).unwrap()
 }
 
@@ -75,6 +77,18 @@ fn expected_mtu(c: &Case) -> u32 {
 
 const FRAMES: usize = 12;
 
+/// Re-reads counters until `done` holds (or a second passes).
+fn settle(read: impl Fn() -> Counters, done: impl Fn(&Counters) -> bool) -> Counters {
+    for _ in 0..100 {
+        let c = read();
+        if done(&c) {
+            return c;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    read()
+}
+
 /// Frame lengths used per session: minimum, typical, and exactly MTU+14.
 fn frame_len(i: usize, mtu: u32) -> usize {
     match i % 4 {
@@ -91,7 +105,12 @@ fn all_combinations_carry_frames_and_count_them() {
     let a = NsDataplane::spawn(&pair.a.name);
     let b = NsDataplane::spawn(&pair.b.name);
 
-    for (encap, v6) in [(Encap::Udp, false), (Encap::Udp, true), (Encap::Ip, false), (Encap::Ip, true)] {
+    for (encap, v6) in [
+        (Encap::Udp, false),
+        (Encap::Udp, true),
+        (Encap::Ip, false),
+        (Encap::Ip, true),
+    ] {
         let tid = tunnel_id(&Case {
             encap,
             v6,
@@ -99,7 +118,11 @@ fn all_combinations_carry_frames_and_count_them() {
             l2spec: L2SpecType::None,
             seq: false,
         });
-        let (la, lb): (IpAddr, IpAddr) = if v6 { (pair.a6, pair.b6) } else { (pair.a4, pair.b4) };
+        let (la, lb): (IpAddr, IpAddr) = if v6 {
+            (pair.a6, pair.b6)
+        } else {
+            (pair.a4, pair.b4)
+        };
         // Checksum options differ per side so both settings are exercised:
         // A sends IPv6 UDP with zero checksums, B accepts them.
         let ta = TunnelConfig {
@@ -150,11 +173,18 @@ fn all_combinations_carry_frames_and_count_them() {
             mtu: None,
             reorder_timeout: c.seq.then_some(Duration::from_millis(50)),
         };
-        let (ab, ba) = (cookie(c.cookie_len, k as u8), cookie(c.cookie_len, 100 + k as u8));
+        let (ab, ba) = (
+            cookie(c.cookie_len, k as u8),
+            cookie(c.cookie_len, 100 + k as u8),
+        );
         let cfg_a = sc(tunnel_id(&c), sa, sb, ab, ba);
         let cfg_b = sc(tunnel_id(&c) + 100, sb, sa, ba, ab);
-        let ia = a.run(move |dp| dp.add_session(cfg_a)).expect("add session A");
-        let ib = b.run(move |dp| dp.add_session(cfg_b)).expect("add session B");
+        let ia = a
+            .run(move |dp| dp.add_session(cfg_a))
+            .expect("add session A");
+        let ib = b
+            .run(move |dp| dp.add_session(cfg_b))
+            .expect("add session B");
         assert!(ia.ifname.starts_with("l2tpeth"), "{}", ia.ifname);
         assert_eq!(ia.mtu, expected_mtu(&c), "{c:?}");
         assert_eq!(ib.mtu, expected_mtu(&c), "{c:?}");
@@ -164,7 +194,14 @@ fn all_combinations_carry_frames_and_count_them() {
 
     // The devices exist with the reported MTU and are up.
     let (_, _, _, ia0, _) = &sessions[0];
-    let link = String::from_utf8(ns_sh(&pair.a.name, &["ip", "-o", "link", "show", "dev", &ia0.ifname]).stdout).unwrap();
+    let link = String::from_utf8(
+        ns_sh(
+            &pair.a.name,
+            &["ip", "-o", "link", "show", "dev", &ia0.ifname],
+        )
+        .stdout,
+    )
+    .unwrap();
     assert!(link.contains(&format!("mtu {}", ia0.mtu)), "{link}");
     assert!(link.contains("UP"), "{link}");
 
@@ -178,7 +215,10 @@ fn all_combinations_carry_frames_and_count_them() {
         cookie: Cookie::default(),
         peer_cookie: Cookie::default(),
         l2spec: L2SpecType::None,
-        seq: SeqMode { send: true, recv: true },
+        seq: SeqMode {
+            send: true,
+            recv: true,
+        },
         mtu: None,
         reorder_timeout: None,
     };
@@ -200,7 +240,8 @@ fn all_combinations_carry_frames_and_count_them() {
                 if dir == "A->B" {
                     bytes += frame.len() as u64;
                 }
-                tx.send(&frame).unwrap_or_else(|e| panic!("{c:?} send {}: {e}", frame.len()));
+                tx.send(&frame)
+                    .unwrap_or_else(|e| panic!("{c:?} send {}: {e}", frame.len()));
                 match rx.recv() {
                     Some(got) if got == frame => {}
                     Some(got) => failures.push(format!(
@@ -208,28 +249,57 @@ fn all_combinations_carry_frames_and_count_them() {
                         got.len(),
                         frame.len()
                     )),
-                    None => failures.push(format!("{c:?} {dir}: frame {i} (len {}) lost", frame.len())),
+                    None => {
+                        failures.push(format!("{c:?} {dir}: frame {i} (len {}) lost", frame.len()))
+                    }
                 }
             }
         }
         let (sa, sb) = (*sa, *sb);
         let ta = tunnel_id(c);
-        let ca: Counters = a.run(move |dp| dp.session_counters(ta, sa)).unwrap();
-        let cb: Counters = b.run(move |dp| dp.session_counters(ta + 100, sb)).unwrap();
         let want = FRAMES as u64;
-        if ca.tx_packets != want || ca.rx_packets != want || cb.tx_packets != want || cb.rx_packets != want {
+        // A frame is counted just after the device took it: let the last
+        // increment land before reading.
+        let settled = |c: &Counters| c.rx_packets >= want && c.tx_packets >= want;
+        let ca: Counters = settle(
+            || a.run(move |dp| dp.session_counters(ta, sa)).unwrap(),
+            settled,
+        );
+        let cb: Counters = settle(
+            || b.run(move |dp| dp.session_counters(ta + 100, sb)).unwrap(),
+            settled,
+        );
+        if ca.tx_packets != want
+            || ca.rx_packets != want
+            || cb.tx_packets != want
+            || cb.rx_packets != want
+        {
             failures.push(format!("{c:?}: counters A {ca:?} B {cb:?}"));
         }
         if ca.tx_bytes != bytes || cb.rx_bytes != bytes {
-            failures.push(format!("{c:?}: bytes A tx {} B rx {} want {bytes}", ca.tx_bytes, cb.rx_bytes));
+            failures.push(format!(
+                "{c:?}: bytes A tx {} B rx {} want {bytes}",
+                ca.tx_bytes, cb.rx_bytes
+            ));
         }
         for cnt in [&ca, &cb] {
-            if cnt.rx_errors + cnt.tx_errors + cnt.rx_seq_discards + cnt.rx_cookie_discards + cnt.rx_invalid != 0 {
+            if cnt.rx_errors
+                + cnt.tx_errors
+                + cnt.rx_seq_discards
+                + cnt.rx_cookie_discards
+                + cnt.rx_invalid
+                != 0
+            {
                 failures.push(format!("{c:?}: errors {cnt:?}"));
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 
     // Tunnel counters are the sums over their sessions.
     for tid in 1..=4u32 {
@@ -247,9 +317,41 @@ fn all_combinations_carry_frames_and_count_them() {
     for tid in 1..=4u32 {
         let (c, _, _, ia, ib) = sessions.iter().find(|(c, ..)| tunnel_id(c) == tid).unwrap();
         let net = format!("198.19.{}", 10 + tid);
-        ns_sh(&pair.a.name, &["ip", "addr", "add", &format!("{net}.1/24"), "dev", &ia.ifname]);
-        ns_sh(&pair.b.name, &["ip", "addr", "add", &format!("{net}.2/24"), "dev", &ib.ifname]);
-        let out = ns_try(&pair.a.name, &["ping", "-c", "3", "-i", "0.2", "-W", "2", &format!("{net}.2")]);
+        ns_sh(
+            &pair.a.name,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{net}.1/24"),
+                "dev",
+                &ia.ifname,
+            ],
+        );
+        ns_sh(
+            &pair.b.name,
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{net}.2/24"),
+                "dev",
+                &ib.ifname,
+            ],
+        );
+        let out = ns_try(
+            &pair.a.name,
+            &[
+                "ping",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                &format!("{net}.2"),
+            ],
+        );
         assert!(
             out.status.success(),
             "ping over {c:?} failed: {}",
@@ -259,7 +361,20 @@ fn all_combinations_carry_frames_and_count_them() {
         let size = (ia.mtu - 28).to_string();
         let out = ns_try(
             &pair.a.name,
-            &["ping", "-c", "2", "-i", "0.2", "-W", "2", "-M", "do", "-s", &size, &format!("{net}.2")],
+            &[
+                "ping",
+                "-c",
+                "2",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                "-M",
+                "do",
+                "-s",
+                &size,
+                &format!("{net}.2"),
+            ],
         );
         assert!(
             out.status.success(),
@@ -278,7 +393,10 @@ fn all_combinations_carry_frames_and_count_them() {
     for n in &names {
         assert!(!device_exists(&pair.a.name, n), "{n} still exists");
     }
-    assert!(matches!(a.run(|dp| dp.tunnel_counters(1)), Err(DataplaneError::NoSuchTunnel(1))));
+    assert!(matches!(
+        a.run(|dp| dp.tunnel_counters(1)),
+        Err(DataplaneError::NoSuchTunnel(1))
+    ));
     // Shutdown removes everything else.
     let remaining = sessions
         .iter()
@@ -287,6 +405,9 @@ fn all_combinations_carry_frames_and_count_them() {
         .collect::<Vec<_>>();
     a.run(|dp| dp.shutdown());
     for n in &remaining {
-        assert!(!device_exists(&pair.a.name, n), "{n} still exists after shutdown");
+        assert!(
+            !device_exists(&pair.a.name, n),
+            "{n} still exists after shutdown"
+        );
     }
 }

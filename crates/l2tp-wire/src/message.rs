@@ -321,7 +321,7 @@ pub fn verify_digest(buf: &[u8], sec: &Security<'_>) -> Result<()> {
         if i == 0 && raw.attr_type == AvpType::MessageType.code() {
             msg_type = raw.value.get(..2).map(crate::data::be16);
         }
-        if raw.attr_type == AvpType::MessageDigest.code() && !raw.value.is_empty() {
+        if raw.attr_type == AvpType::MessageDigest.code() && !raw.hidden && !raw.value.is_empty() {
             let start = HEADER_LEN + raw.offset + avp::HEADER_LEN + 1;
             digests.push((start..start + raw.value.len() - 1, raw.value[0]));
         }
@@ -565,6 +565,15 @@ impl Message {
                     return Err(Error::HiddenMessageType);
                 }
             }
+            if raw.hidden
+                && raw.vendor_id == IETF_VENDOR
+                && raw.attr_type == AvpType::MessageDigest.code()
+            {
+                return Err(Error::BadAvpValue {
+                    avp: AvpType::MessageDigest,
+                    reason: "must not be hidden",
+                });
+            }
             let clear;
             let value_bytes: &[u8] = if raw.hidden {
                 let key = hiding_key.as_deref().ok_or(Error::HiddenWithoutSecret {
@@ -625,22 +634,34 @@ impl Message {
         });
         let mut out = vec![0u8; HEADER_LEN];
         let mut rv: Option<Vec<u8>> = None;
-        let mut digests: Vec<(Range<usize>, DigestType)> = Vec::new();
+        // Every digest field is read as zeros while hashing (RFC 3931
+        // 5.4.1); only known digest types get computed and filled in.
+        let mut digests: Vec<(Range<usize>, Option<DigestType>)> = Vec::new();
         let mut value = Vec::new();
         for a in &self.avps {
             let (vendor_id, attr_type) = a.value.vendor_attr();
             value.clear();
             a.value.encode(&mut value);
-            if let AvpValue::RandomVector(v) = &a.value {
-                rv = Some(v.clone());
+            let is_digest = vendor_id == IETF_VENDOR && attr_type == AvpType::MessageDigest.code();
+            if is_digest && a.hidden {
+                return Err(Error::BadAvpValue {
+                    avp: AvpType::MessageDigest,
+                    reason: "must not be hidden",
+                });
             }
-            if let AvpValue::MessageDigest { digest_type, .. } = &a.value {
-                if let Ok(dt) = DigestType::from_code(*digest_type) {
+            if is_digest && !value.is_empty() {
+                let dt = match &a.value {
+                    AvpValue::MessageDigest { digest_type, .. } => {
+                        DigestType::from_code(*digest_type).ok()
+                    }
+                    _ => None,
+                };
+                if let Some(dt) = dt {
                     value.truncate(1);
                     value.resize(1 + dt.len(), 0);
-                    let start = out.len() + avp::HEADER_LEN + 1;
-                    digests.push((start..start + dt.len(), dt));
                 }
+                let start = out.len() + avp::HEADER_LEN + 1;
+                digests.push((start..start + value.len() - 1, dt));
             }
             if a.hidden {
                 let key = hiding_key
@@ -650,6 +671,11 @@ impl Message {
                     .as_deref()
                     .ok_or(Error::HiddenWithoutRandomVector { attr_type })?;
                 value = hidden::hide(attr_type, key, rv, &value, 0)?;
+            }
+            // A Random Vector applies to the AVPs after it, so update it
+            // only once this AVP (possibly itself hidden) is encoded.
+            if let AvpValue::RandomVector(v) = &a.value {
+                rv = Some(v.clone());
             }
             let len = avp::HEADER_LEN + value.len();
             if len > avp::MAX_LEN {
@@ -684,6 +710,7 @@ impl Message {
             };
             let ranges: Vec<Range<usize>> = digests.iter().map(|(r, _)| r.clone()).collect();
             for (r, dt) in &digests {
+                let Some(dt) = dt else { continue };
                 let d = compute_digest(*dt, secret, nonces, &out, &ranges);
                 if let Some(dst) = out.get_mut(r.clone()) {
                     dst.copy_from_slice(&d);

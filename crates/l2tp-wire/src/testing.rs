@@ -174,7 +174,9 @@ pub fn v2_messages() -> Vec<(&'static str, Message)> {
                 .with(V::MinimumBps(9600))
                 .with(V::MaximumBps(100_000_000))
                 .with(V::BearerType(avp::bits::BEARER_DIGITAL))
-                .with(V::FramingType(avp::bits::FRAMING_SYNC | avp::bits::FRAMING_ASYNC))
+                .with(V::FramingType(
+                    avp::bits::FRAMING_SYNC | avp::bits::FRAMING_ASYNC,
+                ))
                 .with(V::CalledNumber(text("5550000")))
                 .with(V::SubAddress(text("7")))
                 .with_seq(3, 5),
@@ -344,7 +346,9 @@ pub fn v3_messages() -> Vec<(&'static str, Sender, Message)> {
                     .with(V::CallSerialNumber(1))
                     .with(V::PseudowireType(eth))
                     .with(V::RemoteEndId(text("eth-ac-1")))
-                    .with(V::CircuitStatus(circuit_status::ACTIVE | circuit_status::NEW))
+                    .with(V::CircuitStatus(
+                        circuit_status::ACTIVE | circuit_status::NEW,
+                    ))
                     .with(V::AssignedCookie(Cookie::from_u64(0x8899_aabb_ccdd_eeff)))
                     .with(V::TieBreaker(0x0f1e_2d3c_4b5a_6978))
                     .with(V::L2SpecificSublayer(1))
@@ -360,7 +364,9 @@ pub fn v3_messages() -> Vec<(&'static str, Sender, Message)> {
                 m(MessageType::Icrp, CCID_A)
                     .with(V::LocalSessionId(SID_B))
                     .with(V::RemoteSessionId(SID_A))
-                    .with(V::CircuitStatus(circuit_status::ACTIVE | circuit_status::NEW))
+                    .with(V::CircuitStatus(
+                        circuit_status::ACTIVE | circuit_status::NEW,
+                    ))
                     .with(V::AssignedCookie(Cookie::from_u32(0xdead_beef)))
                     .with(V::L2SpecificSublayer(1))
                     .with(V::DataSequencing(0)),
@@ -391,7 +397,9 @@ pub fn v3_messages() -> Vec<(&'static str, Sender, Message)> {
                     .with(V::CallSerialNumber(2))
                     .with(V::PseudowireType(vlan))
                     .with(V::RemoteEndId(text("vlan-ac-100")))
-                    .with(V::CircuitStatus(circuit_status::ACTIVE | circuit_status::NEW))
+                    .with(V::CircuitStatus(
+                        circuit_status::ACTIVE | circuit_status::NEW,
+                    ))
                     .with(V::AssignedCookie(Cookie::from_u32(0x0102_0304))),
             )
             .with(V::TieBreaker(0x1122_3344_5566_7788))

@@ -288,6 +288,8 @@ impl DataRepr {
 
     /// Sets `length` to header + `payload_len` when the L bit is wanted.
     pub fn with_payload_len(mut self, payload_len: usize) -> Result<DataRepr> {
+        // The Length field itself is part of the header it measures.
+        self.length = Some(0);
         let total = self.header_len() + payload_len;
         let l = u16::try_from(total).map_err(|_| Error::TooLong {
             field: "v2 data message",

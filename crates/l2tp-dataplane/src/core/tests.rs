@@ -11,7 +11,13 @@ fn cookie(b: &[u8]) -> Cookie {
 }
 
 /// A packet as the peer would send it, built by the codec.
-fn packet(encap: Encap, ck: Cookie, l2spec: L2SpecType, seq: Option<u32>, payload: &[u8]) -> Vec<u8> {
+fn packet(
+    encap: Encap,
+    ck: Cookie,
+    l2spec: L2SpecType,
+    seq: Option<u32>,
+    payload: &[u8],
+) -> Vec<u8> {
     let repr = V3DataRepr {
         session_id: SID,
         cookie: ck,
@@ -36,10 +42,22 @@ struct Harness {
 
 impl Harness {
     fn new(recv_seq: bool, reorder: Option<Duration>) -> Self {
-        Self::with(Encap::Udp, cookie(&[]), L2SpecType::Default, recv_seq, reorder)
+        Self::with(
+            Encap::Udp,
+            cookie(&[]),
+            L2SpecType::Default,
+            recv_seq,
+            reorder,
+        )
     }
 
-    fn with(encap: Encap, ck: Cookie, l2spec: L2SpecType, recv_seq: bool, reorder: Option<Duration>) -> Self {
+    fn with(
+        encap: Encap,
+        ck: Cookie,
+        l2spec: L2SpecType,
+        recv_seq: bool,
+        reorder: Option<Duration>,
+    ) -> Self {
         Self {
             rx: RxSession::new(RxConfig {
                 encap,
@@ -60,20 +78,38 @@ impl Harness {
 
     fn feed_raw(&mut self, pkt: &[u8]) {
         let out = &mut self.out;
-        self.rx.receive(pkt, self.now, &self.send_seq, &mut self.stats, &mut |f: &[u8]| {
-            out.push(f.to_vec());
-            true
-        });
+        self.rx.receive(
+            pkt,
+            self.now,
+            &self.send_seq,
+            &mut self.stats,
+            &mut |f: &[u8]| {
+                out.push(f.to_vec());
+                true
+            },
+        );
     }
 
     /// Sends a frame whose payload is the sequence number itself.
     fn seq(&mut self, ns: u32) {
-        let pkt = packet(self.encap, self.ck, L2SpecType::Default, Some(ns), &ns.to_be_bytes());
+        let pkt = packet(
+            self.encap,
+            self.ck,
+            L2SpecType::Default,
+            Some(ns),
+            &ns.to_be_bytes(),
+        );
         self.feed_raw(&pkt);
     }
 
     fn unsequenced(&mut self, tag: u32) {
-        let pkt = packet(self.encap, self.ck, L2SpecType::Default, None, &tag.to_be_bytes());
+        let pkt = packet(
+            self.encap,
+            self.ck,
+            L2SpecType::Default,
+            None,
+            &tag.to_be_bytes(),
+        );
         self.feed_raw(&pkt);
     }
 
@@ -99,7 +135,11 @@ impl Harness {
 fn cookie_match_delivers_and_mismatch_is_counted() {
     for (encap, ck, wrong) in [
         (Encap::Udp, cookie(&[1, 2, 3, 4]), cookie(&[1, 2, 3, 5])),
-        (Encap::Ip, cookie(&[9, 8, 7, 6, 5, 4, 3, 2]), cookie(&[9, 8, 7, 6, 5, 4, 3, 0])),
+        (
+            Encap::Ip,
+            cookie(&[9, 8, 7, 6, 5, 4, 3, 2]),
+            cookie(&[9, 8, 7, 6, 5, 4, 3, 0]),
+        ),
     ] {
         let mut h = Harness::with(encap, ck, L2SpecType::None, false, None);
         h.feed_raw(&packet(encap, ck, L2SpecType::None, None, b"good frame"));
@@ -114,8 +154,20 @@ fn cookie_match_delivers_and_mismatch_is_counted() {
 
 #[test]
 fn truncated_and_misaddressed_packets_are_invalid() {
-    let mut h = Harness::with(Encap::Udp, cookie(&[1, 2, 3, 4]), L2SpecType::Default, false, None);
-    let good = packet(Encap::Udp, cookie(&[1, 2, 3, 4]), L2SpecType::Default, None, b"x");
+    let mut h = Harness::with(
+        Encap::Udp,
+        cookie(&[1, 2, 3, 4]),
+        L2SpecType::Default,
+        false,
+        None,
+    );
+    let good = packet(
+        Encap::Udp,
+        cookie(&[1, 2, 3, 4]),
+        L2SpecType::Default,
+        None,
+        b"x",
+    );
     for cut in 0..(good.len() - 1) {
         h.feed_raw(&good[..cut]);
     }
@@ -188,7 +240,10 @@ fn held_packets_are_released_at_timeout_and_late_ones_dropped() {
     h.advance(Duration::from_millis(20));
     h.seq(12);
     assert_eq!(h.take(), vec![10]);
-    assert_eq!(h.rx.next_deadline(), Some(h.now - Duration::from_millis(20) + T0));
+    assert_eq!(
+        h.rx.next_deadline(),
+        Some(h.now - Duration::from_millis(20) + T0)
+    );
     // 13 expires first; 12 (held, before it) goes out with it.
     h.advance(T0 - Duration::from_millis(20) - Duration::from_millis(1));
     assert!(h.take().is_empty());
@@ -353,7 +408,11 @@ fn tx_header_numbers_and_wraps() {
     let mut buf = [0xffu8; 16];
     tx.write(&mut buf, false);
     assert_eq!(&buf[12..], &[0, 0, 0, 0], "no S bit, no number");
-    assert_eq!(tx.next_seq(), 1, "unnumbered packets do not consume numbers");
+    assert_eq!(
+        tx.next_seq(),
+        1,
+        "unnumbered packets do not consume numbers"
+    );
 }
 
 #[test]
@@ -375,7 +434,11 @@ fn tx_header_layouts() {
 #[test]
 fn tx_then_rx_round_trip() {
     for encap in [Encap::Ip, Encap::Udp] {
-        for ck in [cookie(&[]), cookie(&[1, 2, 3, 4]), cookie(&[1, 2, 3, 4, 5, 6, 7, 8])] {
+        for ck in [
+            cookie(&[]),
+            cookie(&[1, 2, 3, 4]),
+            cookie(&[1, 2, 3, 4, 5, 6, 7, 8]),
+        ] {
             for l2spec in [L2SpecType::None, L2SpecType::Default] {
                 let mut tx = TxHeader::new(encap, SID, ck, l2spec).unwrap();
                 let mut h = Harness::with(encap, ck, l2spec, false, None);

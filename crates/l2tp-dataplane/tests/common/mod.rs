@@ -69,7 +69,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -96,13 +98,34 @@ impl Pair {
             "netns", &b.name,
         ]);
         for (ns, dev, host) in [(&a, "vdpa", 1), (&b, "vdpb", 2)] {
-            ns_sh(&ns.name, &["ip", "addr", "add", &format!("198.18.{n}.{host}/24"), "dev", dev]);
             ns_sh(
                 &ns.name,
-                &["ip", "addr", "add", &format!("2001:db8:{n}::{host}/64"), "dev", dev, "nodad"],
+                &[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("198.18.{n}.{host}/24"),
+                    "dev",
+                    dev,
+                ],
+            );
+            ns_sh(
+                &ns.name,
+                &[
+                    "ip",
+                    "addr",
+                    "add",
+                    &format!("2001:db8:{n}::{host}/64"),
+                    "dev",
+                    dev,
+                    "nodad",
+                ],
             );
             ns_sh(&ns.name, &["ip", "link", "set", dev, "up"]);
-            ns_sh(&ns.name, &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+            ns_sh(
+                &ns.name,
+                &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"],
+            );
         }
         Self {
             a4: format!("198.18.{n}.1").parse().unwrap(),
@@ -156,7 +179,10 @@ impl NsDataplane {
     }
 
     /// Runs `f` on the namespace thread and returns its result.
-    pub fn run<R: Send + 'static>(&self, f: impl FnOnce(&mut UserspaceDataplane) -> R + Send + 'static) -> R {
+    pub fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut UserspaceDataplane) -> R + Send + 'static,
+    ) -> R {
         let (rtx, rrx) = mpsc::channel();
         self.tx
             .as_ref()
@@ -274,7 +300,7 @@ impl PacketSocket {
             if r < 0 {
                 return None;
             }
-            if sll.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             buf.truncate(r as usize);
@@ -304,10 +330,14 @@ pub fn test_frame(tag: u32, len: usize) -> Vec<u8> {
 
 /// Number of threads of this process.
 pub fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Whether device `name` exists in namespace `ns`.
 pub fn device_exists(ns: &str, name: &str) -> bool {
-    ns_try(ns, &["ip", "link", "show", "dev", name]).status.success()
+    ns_try(ns, &["ip", "link", "show", "dev", name])
+        .status
+        .success()
 }

@@ -34,11 +34,22 @@ pub fn l2tp_bin() -> PathBuf {
         .get_or_init(|| {
             let daemon = l2tpd_bin();
             let profile_dir = daemon.parent().expect("binary has a directory");
-            let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+            let profile = profile_dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("debug");
             let target_dir = profile_dir.parent().expect("profile dir has a parent");
             let profile = if profile == "debug" { "dev" } else { profile };
             let out = Command::new(env!("CARGO"))
-                .args(["build", "-p", "l2tp-cli", "--bin", "l2tp", "--profile", profile])
+                .args([
+                    "build",
+                    "-p",
+                    "l2tp-cli",
+                    "--bin",
+                    "l2tp",
+                    "--profile",
+                    profile,
+                ])
                 .arg("--target-dir")
                 .arg(target_dir)
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -57,7 +68,11 @@ pub fn l2tp_bin() -> PathBuf {
 }
 
 pub fn sh(cmd: &str) -> Output {
-    Command::new("sh").arg("-c").arg(cmd).output().expect("running sh")
+    Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .expect("running sh")
 }
 
 pub fn sh_ok(cmd: &str) -> String {
@@ -103,7 +118,9 @@ impl Netns {
     }
 
     pub fn has_link(&self, ifname: &str) -> bool {
-        self.sh(&format!("ip link show dev {ifname}")).status.success()
+        self.sh(&format!("ip link show dev {ifname}"))
+            .status
+            .success()
     }
 }
 
@@ -186,7 +203,11 @@ impl Daemon {
             if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("l2tpd exited early with {status}:\n{}", self.log_text());
             }
             assert!(
@@ -220,7 +241,10 @@ impl Daemon {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("l2tpd did not exit after signal {signal}:\n{}", self.log_text());
+                panic!(
+                    "l2tpd did not exit after signal {signal}:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -235,9 +259,12 @@ impl Daemon {
     pub fn l2tp_ok(&self, args: &str) -> String {
         let out = self.l2tp(args);
         assert_eq!(
-            out.code, 0,
+            out.code,
+            0,
             "`l2tp {args}` failed ({}): {}\ndaemon log:\n{}",
-            out.code, out.stderr, self.log_text()
+            out.code,
+            out.stderr,
+            self.log_text()
         );
         out.stdout
     }

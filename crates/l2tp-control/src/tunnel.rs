@@ -1,0 +1,1506 @@
+//! One control connection and its sessions: the state tables of RFC 3931
+//! 7.2 (control connection), 7.3 (incoming calls) and 7.4 (outgoing
+//! calls), on top of the reliable delivery layer.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use l2tp_wire::avp::{AvpValue, CallErrors};
+use l2tp_wire::control::{ControlHeaderRepr, Version};
+use l2tp_wire::data::{Cookie, L2SpecType};
+use l2tp_wire::message::{verify_digest, DigestType, Message, MessageType, Security};
+use l2tp_wire::result::{CdnResult, ErrorCode, StopCcnResult};
+
+use crate::config::{CallType, DataSequencing, DigestAlgorithm, SessionConfig, TunnelConfig};
+use crate::endpoint::Shared;
+use crate::event::{
+    CircuitStatus, Direction, Event, ResultInfo, SessionDownReason, SessionHandle, SessionParams,
+    TunnelDownReason, TunnelHandle, TunnelInfo,
+};
+use crate::policy::SessionRequest;
+use crate::reliable::{Outgoing, Reliable};
+use crate::stats::TunnelStats;
+
+/// Control connection states (RFC 3931 7.2) plus the two teardown phases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TunnelState {
+    /// Responder that has not processed the SCCRQ yet (transient).
+    Idle,
+    /// SCCRQ sent, waiting for the SCCRP.
+    WaitCtlReply,
+    /// SCCRP sent, waiting for the SCCCN.
+    WaitCtlConn,
+    Established,
+    /// We sent a StopCCN; kept until it is acknowledged or a full
+    /// retransmission cycle passed.
+    Closing,
+    /// The peer sent a StopCCN; kept for a full retransmission cycle to
+    /// acknowledge its retransmissions.
+    Lingering,
+    /// Gone; the endpoint forgets it.
+    Dead,
+}
+
+/// Session states (RFC 3931 7.3, 7.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SessionState {
+    /// Waiting for the control connection to come up.
+    WaitTunnel,
+    /// ICRQ/OCRQ sent, waiting for ICRP/OCRP.
+    WaitReply,
+    /// ICRP sent (waiting for ICCN) or OCRP received (waiting for OCCN).
+    WaitConnect,
+    Established,
+}
+
+/// A received message in sequence order: parsed, or why it could not be.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    Msg(Message),
+    Malformed(l2tp_wire::Error),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    pub cfg: SessionConfig,
+    pub local_id: u32,
+    pub remote_id: u32,
+    pub initiator: bool,
+    pub state: SessionState,
+    pub local_cookie: Cookie,
+    pub peer_cookie: Cookie,
+    pub peer_l2spec: L2SpecType,
+    pub peer_seq: DataSequencing,
+    pub serial: u32,
+    pub peer_circuit: u16,
+    /// SessionUp was reported.
+    pub up: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct PeerInfo {
+    host_name: Option<String>,
+    router_id: Option<u32>,
+    vendor_name: Option<String>,
+    pw_capabilities: Vec<u16>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    rx_messages: u64,
+    rx_acks: u64,
+    bad_digest: u64,
+    malformed: u64,
+    wrong_source: u64,
+    hellos_sent: u64,
+    encode_errors: u64,
+}
+
+/// Outcome of a StopCCN/CDN-worthy problem: the Result Code to send.
+type Problem = (u16, Option<u16>, String);
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn l2spec_code(l: L2SpecType) -> u16 {
+    match l {
+        L2SpecType::None => 0,
+        L2SpecType::Default => 1,
+    }
+}
+
+fn digest_type(a: DigestAlgorithm) -> DigestType {
+    match a {
+        DigestAlgorithm::Md5 => DigestType::HmacMd5,
+        DigestAlgorithm::Sha1 => DigestType::HmacSha1,
+    }
+}
+
+fn is_session_message(t: MessageType) -> bool {
+    matches!(
+        t,
+        MessageType::Icrq
+            | MessageType::Icrp
+            | MessageType::Iccn
+            | MessageType::Ocrq
+            | MessageType::Ocrp
+            | MessageType::Occn
+            | MessageType::Cdn
+            | MessageType::Wen
+            | MessageType::Sli
+    )
+}
+
+/// Sublayer, sequencing and cookie a peer asked for (each if present).
+type PeerDataParams = (Option<L2SpecType>, Option<DataSequencing>, Option<Cookie>);
+
+/// Reads what the state machines need from a session message's sublayer,
+/// sequencing and cookie AVPs; an unusable combination is a CDN reason.
+fn peer_data_params(msg: &Message) -> Result<PeerDataParams, Problem> {
+    let l2 = match msg.l2_specific_sublayer() {
+        None => None,
+        Some(0) => Some(L2SpecType::None),
+        Some(1) => Some(L2SpecType::Default),
+        Some(v) => {
+            return Err((
+                CdnResult::GeneralError.to_u16(),
+                Some(ErrorCode::OutOfRange.to_u16()),
+                format!("unsupported L2-Specific Sublayer type {v}"),
+            ))
+        }
+    };
+    let seq = msg.data_sequencing().map(DataSequencing::from_u16);
+    Ok((l2, seq, msg.assigned_cookie()))
+}
+
+/// Builds a monitoring summary of a message.
+pub(crate) fn summarize(msg: &Message, retransmit: bool) -> crate::event::MessageSummary {
+    let kind = if msg.is_zlb() {
+        "ZLB".to_string()
+    } else {
+        match msg.message_type() {
+            Some(t) => t.to_string(),
+            None => "Vendor".to_string(),
+        }
+    };
+    crate::event::MessageSummary {
+        kind,
+        ccid: msg.header.tunnel_id,
+        ns: msg.header.ns,
+        nr: msg.header.nr,
+        retransmit,
+        avps: msg
+            .avps
+            .iter()
+            .map(|a| (a.value.name().to_string(), a.value.value_json()))
+            .collect(),
+    }
+}
+
+pub(crate) struct Tunnel {
+    pub handle: TunnelHandle,
+    pub cfg: TunnelConfig,
+    pub peer: SocketAddr,
+    pub local_id: u32,
+    pub peer_id: u32,
+    pub state: TunnelState,
+    pub initiator: bool,
+    rel: Reliable<Message, Inbound>,
+    pub tie_breaker: Option<u64>,
+    /// The peer told us (StopCCN, Result 3) that our SCCRQ lost a tie; we
+    /// wait for its SCCRQ instead of giving up.
+    pub tie_lost: bool,
+    local_nonce: Vec<u8>,
+    peer_nonce: Vec<u8>,
+    peer_info: PeerInfo,
+    peer_window: Option<u16>,
+    pub sessions: BTreeMap<SessionHandle, Session>,
+    last_rx: Instant,
+    last_hello: Instant,
+    hello_jitter: Duration,
+    close_at: Option<Instant>,
+    established_at: Option<Instant>,
+    up_reported: bool,
+    down_reported: bool,
+    /// The owner holds this handle (it called `connect`, or our SCCRQ lost
+    /// a tie and the handle moved here), so it must hear about the end.
+    pub owner_knows: bool,
+    counters: Counters,
+}
+
+impl Tunnel {
+    fn new(
+        handle: TunnelHandle,
+        cfg: TunnelConfig,
+        peer: SocketAddr,
+        local_id: u32,
+        initiator: bool,
+        now: Instant,
+        sh: &mut Shared,
+    ) -> Tunnel {
+        let local_nonce = match &cfg.auth {
+            Some(_) => sh.random_bytes(cfg.nonce_len.max(1)),
+            None => Vec::new(),
+        };
+        let tie_breaker = (initiator && cfg.tie_breaker).then(|| sh.rng.next_u64());
+        let rel = Reliable::new(cfg.reliable.clone());
+        let hello_jitter = sh.jitter(cfg.hello_jitter);
+        Tunnel {
+            handle,
+            cfg,
+            peer,
+            local_id,
+            peer_id: 0,
+            state: if initiator {
+                TunnelState::WaitCtlReply
+            } else {
+                TunnelState::Idle
+            },
+            initiator,
+            rel,
+            tie_breaker,
+            tie_lost: false,
+            local_nonce,
+            peer_nonce: Vec::new(),
+            peer_info: PeerInfo::default(),
+            peer_window: None,
+            sessions: BTreeMap::new(),
+            last_rx: now,
+            last_hello: now,
+            hello_jitter,
+            close_at: None,
+            established_at: None,
+            up_reported: false,
+            down_reported: false,
+            owner_knows: initiator,
+            counters: Counters::default(),
+        }
+    }
+
+    /// A connection we open: queues the SCCRQ.
+    pub fn new_initiator(
+        handle: TunnelHandle,
+        cfg: TunnelConfig,
+        peer: SocketAddr,
+        local_id: u32,
+        now: Instant,
+        sh: &mut Shared,
+    ) -> Tunnel {
+        let mut t = Tunnel::new(handle, cfg, peer, local_id, true, now, sh);
+        let sccrq = t.sccrq();
+        t.rel.send(sccrq);
+        t
+    }
+
+    /// A connection the peer opens; feed it the SCCRQ with
+    /// [`Tunnel::on_datagram`].
+    pub fn new_responder(
+        handle: TunnelHandle,
+        cfg: TunnelConfig,
+        peer: SocketAddr,
+        local_id: u32,
+        now: Instant,
+        sh: &mut Shared,
+    ) -> Tunnel {
+        Tunnel::new(handle, cfg, peer, local_id, false, now, sh)
+    }
+
+    /// Restarts an initiator with a fresh ID and tie breaker after equal
+    /// tie breakers (RFC 3931 5.4.3).
+    pub fn restart(&mut self, local_id: u32, now: Instant, sh: &mut Shared) {
+        let fresh =
+            Tunnel::new_initiator(self.handle, self.cfg.clone(), self.peer, local_id, now, sh);
+        let sessions = std::mem::take(&mut self.sessions);
+        *self = fresh;
+        self.sessions = sessions;
+    }
+
+    pub fn auth(&self) -> bool {
+        self.cfg.auth.is_some()
+    }
+
+    pub fn info(&self) -> TunnelInfo {
+        TunnelInfo {
+            local_id: self.local_id,
+            peer_id: self.peer_id,
+            peer: self.peer,
+            peer_host_name: self.peer_info.host_name.clone(),
+            peer_router_id: self.peer_info.router_id,
+            peer_vendor_name: self.peer_info.vendor_name.clone(),
+            peer_pw_capabilities: self.peer_info.pw_capabilities.clone(),
+            peer_window: self.rel.peer_window(),
+            initiator: self.initiator,
+            authenticated: self.auth(),
+        }
+    }
+
+    pub fn stats(&self) -> TunnelStats {
+        let r = self.rel.stats();
+        TunnelStats {
+            tx_messages: r.sent,
+            retransmissions: r.retransmitted,
+            tx_acks: r.acks_sent,
+            rx_messages: self.counters.rx_messages,
+            rx_acks: self.counters.rx_acks,
+            duplicates: r.duplicates,
+            out_of_order: r.out_of_order,
+            out_of_window: r.out_of_window,
+            bad_digest: self.counters.bad_digest,
+            malformed: self.counters.malformed + self.counters.encode_errors,
+            invalid_nr: r.invalid_nr,
+            wrong_source: self.counters.wrong_source,
+            hellos_sent: self.counters.hellos_sent,
+            max_in_flight: r.max_in_flight,
+            cwnd: self.rel.cwnd(),
+            ssthresh: self.rel.ssthresh(),
+            peer_window: self.rel.peer_window(),
+            unacked: self.rel.unacked(),
+            sessions: self.sessions.len(),
+        }
+    }
+
+    pub fn session_params(&self, s: &Session) -> SessionParams {
+        SessionParams {
+            local_session_id: s.local_id,
+            remote_session_id: s.remote_id,
+            local_cookie: s.local_cookie,
+            peer_cookie: s.peer_cookie,
+            pw_type: s.cfg.pw_type,
+            tx_l2spec: s.peer_l2spec,
+            rx_l2spec: s.cfg.l2spec,
+            tx_sequencing: s.peer_seq,
+            rx_sequencing: s.cfg.sequencing,
+            remote_end_id: s.cfg.remote_end_id.clone(),
+            serial_number: s.serial,
+            call: s.cfg.call,
+            initiator: s.initiator,
+            peer_circuit_active: s.peer_circuit & CircuitStatus::ACTIVE != 0,
+            peer: self.peer,
+            local_tunnel_id: self.local_id,
+            peer_tunnel_id: self.peer_id,
+        }
+    }
+
+    // ----- message construction -------------------------------------------
+
+    /// A message of our version with the Message Digest placeholder right
+    /// after the Message Type when authenticating (RFC 3931 5.4.1).
+    fn new_msg(&self, t: MessageType) -> Message {
+        let m = Message::new(Version::V3, t, 0, 0);
+        match &self.cfg.auth {
+            Some(a) => m.with(digest_type(a.algorithm).placeholder()),
+            None => m,
+        }
+    }
+
+    fn common_sccr(&self, mut m: Message) -> Message {
+        m = m
+            .with(AvpValue::host_name(&self.cfg.host_name))
+            .with(AvpValue::RouterId(self.cfg.router_id))
+            .with(AvpValue::AssignedControlConnectionId(self.local_id))
+            .with(AvpValue::PseudowireCapabilitiesList(
+                self.cfg.pw_capabilities.clone(),
+            ))
+            .with(AvpValue::ReceiveWindowSize(
+                self.cfg.reliable.receive_window,
+            ));
+        if let Some(v) = &self.cfg.vendor_name {
+            m = m.with(AvpValue::vendor_name(v));
+        }
+        if self.auth() {
+            m = m.with(AvpValue::ControlMessageAuthNonce(self.local_nonce.clone()));
+        }
+        m
+    }
+
+    fn sccrq(&self) -> Message {
+        let mut m = self.common_sccr(self.new_msg(MessageType::Sccrq));
+        if let Some(tb) = self.tie_breaker {
+            m = m.with(AvpValue::TieBreaker(tb));
+        }
+        m
+    }
+
+    fn stopccn(&self, r: &ResultInfo) -> Message {
+        self.new_msg(MessageType::StopCcn)
+            .with(AvpValue::AssignedControlConnectionId(self.local_id))
+            .with(AvpValue::result_code(
+                r.result,
+                r.error,
+                r.message.as_deref().unwrap_or(""),
+            ))
+    }
+
+    fn circuit_bits(s: &Session) -> u16 {
+        if s.cfg.circuit_active {
+            CircuitStatus::ACTIVE
+        } else {
+            0
+        }
+    }
+
+    fn call_request(&self, s: &Session) -> Message {
+        let t = match s.cfg.call {
+            CallType::Incoming => MessageType::Icrq,
+            CallType::Outgoing => MessageType::Ocrq,
+        };
+        let mut m = self
+            .new_msg(t)
+            .with(AvpValue::LocalSessionId(s.local_id))
+            .with(AvpValue::RemoteSessionId(0))
+            .with(AvpValue::CallSerialNumber(s.serial))
+            .with(AvpValue::PseudowireType(s.cfg.pw_type))
+            .with(AvpValue::RemoteEndId(s.cfg.remote_end_id.clone()))
+            .with(AvpValue::CircuitStatus(Self::circuit_bits(s)));
+        if !s.local_cookie.is_empty() {
+            m = m.with(AvpValue::AssignedCookie(s.local_cookie));
+        }
+        m.with(AvpValue::L2SpecificSublayer(l2spec_code(s.cfg.l2spec)))
+            .with(AvpValue::DataSequencing(s.cfg.sequencing.to_u16()))
+    }
+
+    fn call_reply(&self, s: &Session, t: MessageType) -> Message {
+        let mut m = self
+            .new_msg(t)
+            .with(AvpValue::LocalSessionId(s.local_id))
+            .with(AvpValue::RemoteSessionId(s.remote_id))
+            .with(AvpValue::CircuitStatus(Self::circuit_bits(s)));
+        if !s.local_cookie.is_empty() {
+            m = m.with(AvpValue::AssignedCookie(s.local_cookie));
+        }
+        m.with(AvpValue::L2SpecificSublayer(l2spec_code(s.cfg.l2spec)))
+            .with(AvpValue::DataSequencing(s.cfg.sequencing.to_u16()))
+    }
+
+    fn call_connected(&self, s: &Session, t: MessageType) -> Message {
+        self.new_msg(t)
+            .with(AvpValue::LocalSessionId(s.local_id))
+            .with(AvpValue::RemoteSessionId(s.remote_id))
+            .with(AvpValue::L2SpecificSublayer(l2spec_code(s.cfg.l2spec)))
+            .with(AvpValue::DataSequencing(s.cfg.sequencing.to_u16()))
+            .with(AvpValue::CircuitStatus(Self::circuit_bits(s)))
+    }
+
+    fn cdn(&self, local: u32, remote: u32, r: &ResultInfo) -> Message {
+        self.new_msg(MessageType::Cdn)
+            .with(AvpValue::result_code(
+                r.result,
+                r.error,
+                r.message.as_deref().unwrap_or(""),
+            ))
+            .with(AvpValue::LocalSessionId(local))
+            .with(AvpValue::RemoteSessionId(remote))
+    }
+
+    // ----- output ---------------------------------------------------------
+
+    /// Puts everything the window allows on the wire.
+    pub fn flush(&mut self, sh: &mut Shared, now: Instant) {
+        loop {
+            let sec = Security {
+                secret: self.cfg.auth.as_ref().map(|a| a.secret.as_slice()),
+                local_nonce: &self.local_nonce,
+                remote_nonce: &self.peer_nonce,
+            };
+            let (bytes, summary) = match self.rel.poll_transmit(now) {
+                None => break,
+                Some(Outgoing::Message {
+                    ns,
+                    nr,
+                    payload,
+                    retransmit,
+                }) => {
+                    payload.header.tunnel_id = self.peer_id;
+                    payload.header.ns = ns;
+                    payload.header.nr = nr;
+                    let summary = sh.cfg.monitor.then(|| summarize(payload, retransmit));
+                    (payload.to_bytes(&sec), summary)
+                }
+                Some(Outgoing::Ack { ns, nr }) => {
+                    let m = match &self.cfg.auth {
+                        // ZLBs are not allowed with authentication (6.15).
+                        Some(a) => Message::new(Version::V3, MessageType::Ack, self.peer_id, 0)
+                            .with(digest_type(a.algorithm).placeholder())
+                            .with_seq(ns, nr),
+                        None => Message::zlb(Version::V3, self.peer_id, 0, ns, nr),
+                    };
+                    let summary = sh.cfg.monitor.then(|| summarize(&m, false));
+                    (m.to_bytes(&sec), summary)
+                }
+            };
+            match bytes {
+                Ok(b) => {
+                    if let Some(s) = summary {
+                        sh.events.push_back(Event::Message {
+                            tunnel: Some(self.handle),
+                            peer: self.peer,
+                            direction: Direction::Sent,
+                            summary: Box::new(s),
+                        });
+                    }
+                    sh.transmit(self.peer, b);
+                }
+                Err(_) => self.counters.encode_errors += 1,
+            }
+        }
+    }
+
+    /// Sends one message outside the reliable layer (last words to a
+    /// peer that stopped answering).
+    fn send_unreliable(&mut self, sh: &mut Shared, mut m: Message) {
+        m.header.tunnel_id = self.peer_id;
+        m.header.ns = self.rel.next_ns();
+        m.header.nr = self.rel.nr();
+        let sec = Security {
+            secret: self.cfg.auth.as_ref().map(|a| a.secret.as_slice()),
+            local_nonce: &self.local_nonce,
+            remote_nonce: &self.peer_nonce,
+        };
+        if let Ok(b) = m.to_bytes(&sec) {
+            if sh.cfg.monitor {
+                sh.events.push_back(Event::Message {
+                    tunnel: Some(self.handle),
+                    peer: self.peer,
+                    direction: Direction::Sent,
+                    summary: Box::new(summarize(&m, false)),
+                });
+            }
+            sh.transmit(self.peer, b);
+        }
+    }
+
+    // ----- timers ---------------------------------------------------------
+
+    fn hello_due(&self) -> Option<Instant> {
+        if self.state != TunnelState::Established || self.rel.unacked() > 0 {
+            return None;
+        }
+        let interval = self.cfg.hello_interval?;
+        let base = self.last_rx.max(self.last_hello);
+        Some(base + interval.saturating_sub(self.hello_jitter))
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [self.rel.poll_timeout(), self.hello_due(), self.close_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn handle_timeout(&mut self, sh: &mut Shared, now: Instant) {
+        if self.state == TunnelState::Dead {
+            return;
+        }
+        if self.close_at.is_some_and(|t| t <= now) {
+            self.state = TunnelState::Dead;
+            return;
+        }
+        self.rel.handle_timeout(now);
+        if self.rel.has_failed() {
+            match self.state {
+                TunnelState::Closing | TunnelState::Lingering => self.state = TunnelState::Dead,
+                _ => self.fail_timeout(sh),
+            }
+            return;
+        }
+        if self.hello_due().is_some_and(|t| t <= now) {
+            let m = self.new_msg(MessageType::Hello);
+            self.rel.send(m);
+            self.counters.hellos_sent += 1;
+            self.last_hello = now;
+            self.hello_jitter = sh.jitter(self.cfg.hello_jitter);
+        }
+    }
+
+    /// Notes traffic from the peer outside the control channel (data
+    /// packets count as keepalive, RFC 3931 4.4).
+    pub fn touch(&mut self, now: Instant) {
+        self.last_rx = self.last_rx.max(now);
+    }
+
+    // ----- teardown -------------------------------------------------------
+
+    fn report_down(&mut self, sh: &mut Shared, reason: TunnelDownReason) {
+        if !self.down_reported && (self.owner_knows || self.up_reported) {
+            sh.events.push_back(Event::TunnelDown {
+                tunnel: self.handle,
+                reason,
+            });
+        }
+        self.down_reported = true;
+    }
+
+    fn drop_all_sessions(&mut self, sh: &mut Shared, reason: SessionDownReason) {
+        let sessions = std::mem::take(&mut self.sessions);
+        for (h, s) in sessions {
+            sh.unregister_session(s.local_id, h);
+            if s.initiator || s.up {
+                sh.events.push_back(Event::SessionDown {
+                    tunnel: self.handle,
+                    session: h,
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+
+    /// Sends a StopCCN and lingers until it is acknowledged.
+    pub fn close(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        r: ResultInfo,
+        reason: TunnelDownReason,
+    ) {
+        if matches!(
+            self.state,
+            TunnelState::Closing | TunnelState::Lingering | TunnelState::Dead
+        ) {
+            return;
+        }
+        self.drop_all_sessions(sh, SessionDownReason::TunnelDown);
+        self.report_down(sh, reason);
+        self.rel.discard_unsent();
+        let m = self.stopccn(&r);
+        self.rel.send(m);
+        self.state = TunnelState::Closing;
+        self.close_at = Some(now + self.cfg.reliable.full_cycle());
+    }
+
+    /// Tears down because of a protocol problem, telling the peer why.
+    fn fail(&mut self, sh: &mut Shared, now: Instant, p: Problem) {
+        let r = ResultInfo {
+            result: p.0,
+            error: p.1,
+            message: Some(p.2),
+        };
+        self.close(sh, now, r.clone(), TunnelDownReason::Error(r));
+    }
+
+    fn fsm_error(&mut self, sh: &mut Shared, now: Instant, what: &str) {
+        self.fail(
+            sh,
+            now,
+            (
+                StopCcnResult::FsmError.to_u16(),
+                None,
+                format!("{what} not expected in state {:?}", self.state),
+            ),
+        );
+    }
+
+    fn fail_timeout(&mut self, sh: &mut Shared) {
+        let r = ResultInfo::new(
+            StopCcnResult::FsmError.to_u16(),
+            None,
+            Some("peer stopped acknowledging control messages"),
+        );
+        let m = self.stopccn(&r);
+        self.send_unreliable(sh, m);
+        self.drop_all_sessions(sh, SessionDownReason::TunnelDown);
+        self.report_down(sh, TunnelDownReason::Timeout);
+        self.state = TunnelState::Dead;
+    }
+
+    fn peer_closed(&mut self, sh: &mut Shared, now: Instant, msg: &Message) {
+        let r = msg.result_code().unwrap_or_default();
+        let info = ResultInfo {
+            result: r.result,
+            error: r.error,
+            message: (!r.message.is_empty()).then(|| r.message_text()),
+        };
+        if self.state == TunnelState::WaitCtlReply
+            && self.tie_breaker.is_some()
+            && r.result == StopCcnResult::AlreadyExists.to_u16()
+        {
+            // Our SCCRQ lost a tie: the winner's SCCRQ is on its way.
+            self.tie_lost = true;
+            return;
+        }
+        self.drop_all_sessions(sh, SessionDownReason::TunnelDown);
+        self.report_down(sh, TunnelDownReason::PeerStopCcn(info));
+        self.rel.abandon();
+        self.rel.ack_now(now);
+        self.state = TunnelState::Lingering;
+        self.close_at = Some(now + self.cfg.reliable.full_cycle());
+    }
+
+    // ----- input ----------------------------------------------------------
+
+    /// A datagram addressed to this connection (Control Connection ID
+    /// match, or an SCCRQ retransmission).
+    pub fn on_datagram(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        from: SocketAddr,
+        hdr: &ControlHeaderRepr,
+        buf: &[u8],
+    ) {
+        if self.state == TunnelState::Dead {
+            return;
+        }
+        if from != self.peer {
+            // The responder may answer from another port (RFC 2661 8.1);
+            // accept that once, for the SCCRP.
+            if self.state == TunnelState::WaitCtlReply && from.ip() == self.peer.ip() {
+                self.peer = from;
+            } else {
+                self.counters.wrong_source += 1;
+                return;
+            }
+        }
+        let secret = self.cfg.auth.as_ref().map(|a| a.secret.clone());
+        let parsed = Message::parse_with(
+            buf,
+            &Security {
+                secret: secret.as_deref(),
+                ..Security::default()
+            },
+        );
+        // Authentication comes before using anything in the message.
+        if hdr.is_zlb() {
+            if self.auth() {
+                self.counters.bad_digest += 1;
+                return;
+            }
+        } else if let Some(secret) = &secret {
+            let mut remote_nonce = self.peer_nonce.clone();
+            if self.state == TunnelState::WaitCtlReply {
+                // The SCCRP brings the nonce its digest is keyed with.
+                if let Ok(m) = &parsed {
+                    if m.message_type() == Some(MessageType::Sccrp) {
+                        remote_nonce = m.nonce().unwrap_or_default();
+                    }
+                }
+            }
+            let sec = Security {
+                secret: Some(secret),
+                local_nonce: &self.local_nonce,
+                remote_nonce: &remote_nonce,
+            };
+            if verify_digest(buf, &sec).is_err() {
+                self.counters.bad_digest += 1;
+                return;
+            }
+        } else if parsed.as_ref().is_ok_and(|m| {
+            m.avps
+                .iter()
+                .any(|a| matches!(a.value, AvpValue::MessageDigest { .. }))
+        }) && verify_digest(buf, &Security::default()).is_err()
+        {
+            // Unauthenticated integrity check (RFC 3931 4.3).
+            self.counters.bad_digest += 1;
+            return;
+        }
+        let ack_only = hdr.is_zlb()
+            || parsed
+                .as_ref()
+                .is_ok_and(|m| m.message_type() == Some(MessageType::Ack));
+        if self.rel.on_ack(now, hdr.nr).is_err() {
+            return;
+        }
+        self.last_rx = now;
+        // A new connection's SCCRQ was already reported by the endpoint.
+        if sh.cfg.monitor && self.state != TunnelState::Idle {
+            let summary = match &parsed {
+                Ok(m) => summarize(m, false),
+                Err(e) => crate::event::MessageSummary {
+                    kind: format!("malformed: {e}"),
+                    ccid: hdr.tunnel_id,
+                    ns: hdr.ns,
+                    nr: hdr.nr,
+                    retransmit: false,
+                    avps: Vec::new(),
+                },
+            };
+            sh.events.push_back(Event::Message {
+                tunnel: Some(self.handle),
+                peer: from,
+                direction: Direction::Received,
+                summary: Box::new(summary),
+            });
+        }
+        if self.state == TunnelState::Closing && self.rel.unacked() == 0 {
+            // Our StopCCN was acknowledged.
+            self.state = TunnelState::Dead;
+            return;
+        }
+        if ack_only {
+            self.counters.rx_acks += 1;
+            return;
+        }
+        self.counters.rx_messages += 1;
+        let inbound = match parsed {
+            Ok(m) => Inbound::Msg(m),
+            Err(e) => {
+                self.counters.malformed += 1;
+                Inbound::Malformed(e)
+            }
+        };
+        self.rel.on_message(now, hdr.ns, inbound);
+        while let Some(m) = self.rel.pop_delivered() {
+            self.process(sh, now, m);
+        }
+    }
+
+    fn process(&mut self, sh: &mut Shared, now: Instant, inbound: Inbound) {
+        if matches!(
+            self.state,
+            TunnelState::Closing | TunnelState::Lingering | TunnelState::Dead
+        ) {
+            return;
+        }
+        let msg = match inbound {
+            Inbound::Msg(m) => m,
+            Inbound::Malformed(e) => {
+                // RFC 3931 7.1: clear the connection to get back to a known
+                // state.
+                let code = match e {
+                    l2tp_wire::Error::BadAvpLength { .. }
+                    | l2tp_wire::Error::BadAvpValueLength { .. }
+                    | l2tp_wire::Error::BadHiddenLength { .. } => ErrorCode::BadLength,
+                    _ => ErrorCode::OutOfRange,
+                };
+                self.fail(
+                    sh,
+                    now,
+                    (
+                        StopCcnResult::GeneralError.to_u16(),
+                        Some(code.to_u16()),
+                        format!("malformed control message: {e}"),
+                    ),
+                );
+                return;
+            }
+        };
+        let Some(first) = msg.avps.first() else {
+            return;
+        };
+        let mandatory_type = first.mandatory;
+        let unknown = match msg.message_type() {
+            Some(MessageType::Unknown(n)) => Some(n),
+            None => Some(first.value.vendor_attr().1),
+            Some(_) => None,
+        };
+        if let Some(n) = unknown {
+            // RFC 3931 5.4.1: an unknown mandatory message type clears the
+            // connection; otherwise it is ignored.
+            if mandatory_type {
+                self.fail(
+                    sh,
+                    now,
+                    (
+                        StopCcnResult::GeneralError.to_u16(),
+                        Some(ErrorCode::OutOfRange.to_u16()),
+                        format!("unknown mandatory message type {n}"),
+                    ),
+                );
+            }
+            return;
+        }
+        let Some(mt) = msg.message_type() else {
+            return;
+        };
+        if let Some(bad) = msg.unknown_mandatory() {
+            let (v, a) = bad.value.vendor_attr();
+            let p = (
+                2,
+                Some(ErrorCode::Other(8).to_u16()),
+                format!("unknown mandatory AVP: vendor {v} attribute {a}"),
+            );
+            if is_session_message(mt) {
+                self.session_problem(sh, now, mt, &msg, p);
+            } else {
+                self.fail(sh, now, p);
+            }
+            return;
+        }
+        match mt {
+            MessageType::Sccrq => self.on_sccrq(sh, now, &msg),
+            MessageType::Sccrp => self.on_sccrp(sh, now, &msg),
+            MessageType::Scccn => self.on_scccn(sh, now),
+            MessageType::StopCcn => self.peer_closed(sh, now, &msg),
+            MessageType::Hello | MessageType::Ack => {}
+            t if is_session_message(t) => {
+                if self.state == TunnelState::Established {
+                    self.on_session_message(sh, now, t, &msg);
+                } else {
+                    self.fsm_error(sh, now, t.name());
+                }
+            }
+            t => {
+                if mandatory_type {
+                    self.fail(
+                        sh,
+                        now,
+                        (
+                            StopCcnResult::GeneralError.to_u16(),
+                            Some(ErrorCode::OutOfRange.to_u16()),
+                            format!("unsupported message type {}", t.name()),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn learn_peer(&mut self, msg: &Message) -> Result<(), Problem> {
+        let id = msg.assigned_control_connection_id().unwrap_or(0);
+        if id == 0 {
+            return Err((
+                StopCcnResult::GeneralError.to_u16(),
+                Some(ErrorCode::OutOfRange.to_u16()),
+                "Assigned Control Connection ID is 0".to_string(),
+            ));
+        }
+        match (self.auth(), msg.nonce()) {
+            (true, None) => {
+                return Err((
+                    StopCcnResult::NotAuthorized.to_u16(),
+                    None,
+                    "control message authentication required".to_string(),
+                ))
+            }
+            (false, Some(_)) => {
+                return Err((
+                    StopCcnResult::NotAuthorized.to_u16(),
+                    None,
+                    "no shared secret configured for control message authentication".to_string(),
+                ))
+            }
+            (true, Some(n)) => self.peer_nonce = n,
+            (false, None) => {}
+        }
+        self.peer_id = id;
+        self.peer_info = PeerInfo {
+            host_name: msg.host_name().map(|h| text(&h)),
+            router_id: msg.router_id(),
+            vendor_name: match msg.get(l2tp_wire::avp::AvpType::VendorName) {
+                Some(AvpValue::VendorName(v)) => Some(text(v)),
+                _ => None,
+            },
+            pw_capabilities: msg.pseudowire_capabilities().unwrap_or_default(),
+        };
+        let w = msg
+            .receive_window_size()
+            .unwrap_or(crate::reliable::DEFAULT_PEER_WINDOW);
+        self.peer_window = Some(w);
+        self.rel.set_peer_window(w);
+        Ok(())
+    }
+
+    fn on_sccrq(&mut self, sh: &mut Shared, now: Instant, msg: &Message) {
+        if self.state != TunnelState::Idle {
+            self.fsm_error(sh, now, "SCCRQ");
+            return;
+        }
+        if let Err(p) = self.learn_peer(msg) {
+            self.fail(sh, now, p);
+            return;
+        }
+        let m = self.common_sccr(self.new_msg(MessageType::Sccrp));
+        self.rel.send(m);
+        self.state = TunnelState::WaitCtlConn;
+    }
+
+    fn on_sccrp(&mut self, sh: &mut Shared, now: Instant, msg: &Message) {
+        if self.state != TunnelState::WaitCtlReply {
+            self.fsm_error(sh, now, "SCCRP");
+            return;
+        }
+        if let Err(p) = self.learn_peer(msg) {
+            self.fail(sh, now, p);
+            return;
+        }
+        let m = self.new_msg(MessageType::Scccn);
+        self.rel.send(m);
+        self.established(sh, now);
+    }
+
+    fn on_scccn(&mut self, sh: &mut Shared, now: Instant) {
+        if self.state != TunnelState::WaitCtlConn {
+            self.fsm_error(sh, now, "SCCCN");
+            return;
+        }
+        self.established(sh, now);
+    }
+
+    /// Up for less than a full retransmission cycle: SCCRQs sent before
+    /// the peer saw ours may still be in flight.
+    pub fn recently_established(&self, now: Instant) -> bool {
+        self.state == TunnelState::Established
+            && self
+                .established_at
+                .is_some_and(|t| now < t + self.cfg.reliable.full_cycle())
+    }
+
+    fn established(&mut self, sh: &mut Shared, now: Instant) {
+        self.state = TunnelState::Established;
+        self.established_at = Some(now);
+        self.up_reported = true;
+        self.last_hello = now;
+        sh.events.push_back(Event::TunnelUp {
+            tunnel: self.handle,
+            info: self.info(),
+        });
+        let waiting: Vec<SessionHandle> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.state == SessionState::WaitTunnel)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in waiting {
+            self.start_session(sh, h);
+        }
+    }
+
+    // ----- sessions -------------------------------------------------------
+
+    /// Adds a locally requested session; it starts now or when the
+    /// connection comes up.
+    pub fn add_session(&mut self, sh: &mut Shared, handle: SessionHandle, s: Session) {
+        let established = self.state == TunnelState::Established;
+        self.sessions.insert(handle, s);
+        if established {
+            self.start_session(sh, handle);
+        }
+    }
+
+    /// True when the peer advertised the PW type (or we do not know yet).
+    pub fn peer_supports(&self, pw_type: u16) -> bool {
+        self.state != TunnelState::Established || self.peer_info.pw_capabilities.contains(&pw_type)
+    }
+
+    fn start_session(&mut self, sh: &mut Shared, h: SessionHandle) {
+        let Some(s) = self.sessions.get(&h) else {
+            return;
+        };
+        if !self.peer_info.pw_capabilities.contains(&s.cfg.pw_type) {
+            let r = ResultInfo::new(
+                CdnResult::UnsupportedPwType.to_u16(),
+                None,
+                Some("peer did not advertise this pseudowire type"),
+            );
+            self.remove_session(sh, h, SessionDownReason::Error(r));
+            return;
+        }
+        let m = self.call_request(s);
+        self.rel.send(m);
+        if let Some(s) = self.sessions.get_mut(&h) {
+            s.state = SessionState::WaitReply;
+        }
+    }
+
+    fn remove_session(&mut self, sh: &mut Shared, h: SessionHandle, reason: SessionDownReason) {
+        if let Some(s) = self.sessions.remove(&h) {
+            sh.unregister_session(s.local_id, h);
+            if s.initiator || s.up {
+                sh.events.push_back(Event::SessionDown {
+                    tunnel: self.handle,
+                    session: h,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// Local close request: CDN (unless nothing was sent yet) and forget.
+    pub fn close_session(&mut self, sh: &mut Shared, h: SessionHandle, r: ResultInfo) {
+        let Some(s) = self.sessions.get(&h) else {
+            return;
+        };
+        if s.state != SessionState::WaitTunnel {
+            let m = self.cdn(s.local_id, s.remote_id, &r);
+            self.rel.send(m);
+        }
+        self.remove_session(sh, h, SessionDownReason::Closed);
+    }
+
+    /// Sends an SLI with a new Circuit Status.
+    pub fn set_circuit_status(&mut self, h: SessionHandle, status: u16) -> bool {
+        let Some(s) = self.sessions.get_mut(&h) else {
+            return false;
+        };
+        s.cfg.circuit_active = status & CircuitStatus::ACTIVE != 0;
+        if s.state == SessionState::WaitTunnel || s.remote_id == 0 {
+            return true;
+        }
+        let (local, remote) = (s.local_id, s.remote_id);
+        let m = self
+            .new_msg(MessageType::Sli)
+            .with(AvpValue::LocalSessionId(local))
+            .with(AvpValue::RemoteSessionId(remote))
+            .with(AvpValue::CircuitStatus(status));
+        self.rel.send(m);
+        true
+    }
+
+    fn session_up(&mut self, sh: &mut Shared, h: SessionHandle) {
+        let Some(s) = self.sessions.get_mut(&h) else {
+            return;
+        };
+        s.state = SessionState::Established;
+        s.up = true;
+        let s = s.clone();
+        sh.events.push_back(Event::SessionUp {
+            tunnel: self.handle,
+            session: h,
+            params: Box::new(self.session_params(&s)),
+        });
+    }
+
+    /// Sends a CDN for a session we know and reports it down.
+    fn session_fail(&mut self, sh: &mut Shared, h: SessionHandle, p: Problem) {
+        let Some(s) = self.sessions.get(&h) else {
+            return;
+        };
+        let r = ResultInfo {
+            result: p.0,
+            error: p.1,
+            message: Some(p.2),
+        };
+        let m = self.cdn(s.local_id, s.remote_id, &r);
+        self.rel.send(m);
+        self.remove_session(sh, h, SessionDownReason::Error(r));
+    }
+
+    /// Refuses a session request with a CDN. The CDN must carry a Local
+    /// Session ID, so a throw-away one is drawn (never registered).
+    fn reject_request(&mut self, sh: &mut Shared, peer_sid: u32, p: Problem) {
+        let r = ResultInfo {
+            result: p.0,
+            error: p.1,
+            message: Some(p.2),
+        };
+        let local = sh.throwaway_session_id();
+        let m = self.cdn(local, peer_sid, &r);
+        self.rel.send(m);
+    }
+
+    fn find_session(&self, sh: &Shared, msg: &Message) -> Option<SessionHandle> {
+        let rsid = msg.remote_session_id().unwrap_or(0);
+        if rsid != 0 {
+            let h = sh.session_by_id(rsid)?;
+            return self.sessions.contains_key(&h).then_some(h);
+        }
+        // Reverse lookup by the peer's own ID (RFC 3931 5.4.4).
+        let lsid = msg.local_session_id().filter(|&l| l != 0)?;
+        self.sessions
+            .iter()
+            .find(|(_, s)| s.remote_id == lsid)
+            .map(|(h, _)| *h)
+    }
+
+    /// A session message that must be refused (e.g. an unknown mandatory
+    /// AVP): CDN for the session it belongs to.
+    fn session_problem(
+        &mut self,
+        sh: &mut Shared,
+        _now: Instant,
+        mt: MessageType,
+        msg: &Message,
+        p: Problem,
+    ) {
+        match mt {
+            MessageType::Icrq | MessageType::Ocrq => {
+                let peer_sid = msg.local_session_id().unwrap_or(0);
+                self.reject_request(sh, peer_sid, p);
+            }
+            MessageType::Cdn => {
+                // The peer is dropping it anyway.
+                if let Some(h) = self.find_session(sh, msg) {
+                    let r = ResultInfo {
+                        result: p.0,
+                        error: p.1,
+                        message: Some(p.2),
+                    };
+                    self.remove_session(sh, h, SessionDownReason::Error(r));
+                }
+            }
+            _ => {
+                if let Some(h) = self.find_session(sh, msg) {
+                    self.session_fail(sh, h, p);
+                }
+            }
+        }
+    }
+
+    fn on_session_message(
+        &mut self,
+        sh: &mut Shared,
+        now: Instant,
+        mt: MessageType,
+        msg: &Message,
+    ) {
+        match mt {
+            MessageType::Icrq => self.on_call_request(sh, msg, CallType::Incoming),
+            MessageType::Ocrq => self.on_call_request(sh, msg, CallType::Outgoing),
+            _ => {
+                let Some(h) = self.find_session(sh, msg) else {
+                    if matches!(mt, MessageType::Icrp | MessageType::Ocrp) {
+                        // RFC 3931 7.3.2 / 7.4.2: reply to a request we do
+                        // not know with a CDN.
+                        let peer_sid = msg.local_session_id().unwrap_or(0);
+                        self.reject_request(
+                            sh,
+                            peer_sid,
+                            (
+                                CdnResult::GeneralError.to_u16(),
+                                Some(ErrorCode::InvalidSessionId.to_u16()),
+                                "no such session".to_string(),
+                            ),
+                        );
+                    }
+                    return;
+                };
+                self.on_known_session_message(sh, now, h, mt, msg);
+            }
+        }
+    }
+
+    fn on_call_request(&mut self, sh: &mut Shared, msg: &Message, call: CallType) {
+        let peer_sid = msg.local_session_id().unwrap_or(0);
+        if peer_sid == 0 {
+            self.counters.malformed += 1;
+            return;
+        }
+        if self.sessions.values().any(|s| s.remote_id == peer_sid) {
+            // Same request twice on one connection: nothing new to do.
+            return;
+        }
+        let pw_type = msg.pseudowire_type().unwrap_or(0);
+        if !self.cfg.pw_capabilities.contains(&pw_type) {
+            self.reject_request(
+                sh,
+                peer_sid,
+                (
+                    CdnResult::UnsupportedPwType.to_u16(),
+                    None,
+                    format!("pseudowire type {pw_type:#06x} not supported"),
+                ),
+            );
+            return;
+        }
+        let (l2, seq, cookie) = match peer_data_params(msg) {
+            Ok(v) => v,
+            Err(p) => {
+                self.reject_request(sh, peer_sid, p);
+                return;
+            }
+        };
+        let peer_l2spec = l2.unwrap_or(L2SpecType::None);
+        let peer_seq = seq.unwrap_or_default();
+        if peer_seq != DataSequencing::None && peer_l2spec == L2SpecType::None {
+            self.reject_request(
+                sh,
+                peer_sid,
+                (
+                    CdnResult::SequencingWithoutSublayer.to_u16(),
+                    None,
+                    "sequencing requested without an L2-Specific Sublayer".to_string(),
+                ),
+            );
+            return;
+        }
+        if self.sessions.len() >= sh.cfg.max_sessions_per_tunnel {
+            self.reject_request(
+                sh,
+                peer_sid,
+                (
+                    CdnResult::TemporaryNoFacilities.to_u16(),
+                    Some(ErrorCode::InsufficientResources.to_u16()),
+                    "session limit reached".to_string(),
+                ),
+            );
+            return;
+        }
+        let request = SessionRequest {
+            call,
+            pw_type,
+            remote_end_id: msg.remote_end_id().unwrap_or_default(),
+            peer_session_id: peer_sid,
+            serial_number: msg.call_serial_number().unwrap_or(0),
+            l2spec: peer_l2spec,
+            sequencing: peer_seq,
+            circuit_status: msg.circuit_status().unwrap_or(0),
+        };
+        let accepted = sh.policy.accept_session(self.handle, self.peer, &request);
+        let Some(mut cfg) = accepted else {
+            self.reject_request(
+                sh,
+                peer_sid,
+                (
+                    CdnResult::Administrative.to_u16(),
+                    None,
+                    "session refused by policy".to_string(),
+                ),
+            );
+            return;
+        };
+        cfg.call = call;
+        cfg.pw_type = pw_type;
+        cfg.remote_end_id = request.remote_end_id.clone();
+        if crate::endpoint::validate_session(&cfg).is_err() {
+            self.reject_request(
+                sh,
+                peer_sid,
+                (
+                    CdnResult::PermanentNoFacilities.to_u16(),
+                    None,
+                    "local session configuration is invalid".to_string(),
+                ),
+            );
+            return;
+        }
+        let Ok(local_id) = sh.alloc_session_id(cfg.local_session_id) else {
+            self.reject_request(
+                sh,
+                peer_sid,
+                (
+                    CdnResult::TemporaryNoFacilities.to_u16(),
+                    Some(ErrorCode::InsufficientResources.to_u16()),
+                    "no free session ID".to_string(),
+                ),
+            );
+            return;
+        };
+        let handle = sh.new_session_handle();
+        sh.register_session(local_id, handle, self.handle);
+        let local_cookie = sh.random_cookie(cfg.cookie_len);
+        let s = Session {
+            cfg,
+            local_id,
+            remote_id: peer_sid,
+            initiator: false,
+            state: SessionState::WaitConnect,
+            local_cookie,
+            peer_cookie: cookie.unwrap_or(Cookie::NONE),
+            peer_l2spec,
+            peer_seq,
+            serial: request.serial_number,
+            peer_circuit: request.circuit_status,
+            up: false,
+        };
+        match call {
+            CallType::Incoming => {
+                let m = self.call_reply(&s, MessageType::Icrp);
+                self.rel.send(m);
+                self.sessions.insert(handle, s);
+            }
+            CallType::Outgoing => {
+                // We are the LAC: the "call" is placed at once.
+                let m = self.call_reply(&s, MessageType::Ocrp);
+                self.rel.send(m);
+                let m = self.call_connected(&s, MessageType::Occn);
+                self.rel.send(m);
+                self.sessions.insert(handle, s);
+                self.session_up(sh, handle);
+            }
+        }
+    }
+
+    fn apply_peer_params(&mut self, h: SessionHandle, msg: &Message) -> Result<(), Problem> {
+        let (l2, seq, cookie) = peer_data_params(msg)?;
+        let Some(s) = self.sessions.get_mut(&h) else {
+            return Ok(());
+        };
+        if let Some(l2) = l2 {
+            s.peer_l2spec = l2;
+        }
+        if let Some(seq) = seq {
+            s.peer_seq = seq;
+        }
+        if let Some(c) = cookie {
+            s.peer_cookie = c;
+        }
+        if let Some(c) = msg.circuit_status() {
+            s.peer_circuit = c;
+        }
+        if s.peer_seq != DataSequencing::None && s.peer_l2spec == L2SpecType::None {
+            return Err((
+                CdnResult::SequencingWithoutSublayer.to_u16(),
+                None,
+                "sequencing requested without an L2-Specific Sublayer".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn on_known_session_message(
+        &mut self,
+        sh: &mut Shared,
+        _now: Instant,
+        h: SessionHandle,
+        mt: MessageType,
+        msg: &Message,
+    ) {
+        let Some(s) = self.sessions.get(&h) else {
+            return;
+        };
+        let (initiator, call, state) = (s.initiator, s.cfg.call, s.state);
+        let fsm = (
+            CdnResult::FsmError.to_u16(),
+            None,
+            format!("{} not expected in session state {state:?}", mt.name()),
+        );
+        match mt {
+            MessageType::Cdn => {
+                let r = msg.result_code().unwrap_or_default();
+                let info = ResultInfo {
+                    result: r.result,
+                    error: r.error,
+                    message: (!r.message.is_empty()).then(|| r.message_text()),
+                };
+                self.remove_session(sh, h, SessionDownReason::PeerCdn(info));
+            }
+            MessageType::Icrp | MessageType::Ocrp => {
+                let expected = match mt {
+                    MessageType::Icrp => CallType::Incoming,
+                    _ => CallType::Outgoing,
+                };
+                if !(initiator && call == expected && state == SessionState::WaitReply) {
+                    self.session_fail(sh, h, fsm);
+                    return;
+                }
+                if let Some(s) = self.sessions.get_mut(&h) {
+                    s.remote_id = msg.local_session_id().unwrap_or(0);
+                }
+                if let Err(p) = self.apply_peer_params(h, msg) {
+                    self.session_fail(sh, h, p);
+                    return;
+                }
+                if mt == MessageType::Icrp {
+                    if let Some(s) = self.sessions.get(&h) {
+                        let m = self.call_connected(s, MessageType::Iccn);
+                        self.rel.send(m);
+                    }
+                    self.session_up(sh, h);
+                } else if let Some(s) = self.sessions.get_mut(&h) {
+                    s.state = SessionState::WaitConnect;
+                }
+            }
+            MessageType::Iccn | MessageType::Occn => {
+                let ok = match mt {
+                    MessageType::Iccn => !initiator && call == CallType::Incoming,
+                    _ => initiator && call == CallType::Outgoing,
+                };
+                if !ok || state != SessionState::WaitConnect {
+                    self.session_fail(sh, h, fsm);
+                    return;
+                }
+                if let Err(p) = self.apply_peer_params(h, msg) {
+                    self.session_fail(sh, h, p);
+                    return;
+                }
+                self.session_up(sh, h);
+            }
+            MessageType::Sli => {
+                if let (Some(c), Some(s)) = (msg.circuit_status(), self.sessions.get_mut(&h)) {
+                    s.peer_circuit = c;
+                    if s.up || s.initiator {
+                        sh.events.push_back(Event::CircuitStatus {
+                            tunnel: self.handle,
+                            session: h,
+                            status: CircuitStatus(c),
+                        });
+                    }
+                }
+            }
+            MessageType::Wen => {
+                let errors: CallErrors = match msg.get(l2tp_wire::avp::AvpType::CallErrors) {
+                    Some(AvpValue::CallErrors(e)) => *e,
+                    _ => CallErrors::default(),
+                };
+                sh.events.push_back(Event::WanError {
+                    tunnel: self.handle,
+                    session: h,
+                    errors,
+                });
+            }
+            _ => self.session_fail(sh, h, fsm),
+        }
+    }
+}
