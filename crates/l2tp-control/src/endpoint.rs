@@ -194,6 +194,12 @@ pub(crate) fn validate_tunnel(cfg: &TunnelConfig) -> Result<(), Error> {
             reason: "must be non-zero (use None to disable)",
         });
     }
+    if cfg.hello_interval.is_some_and(|d| cfg.hello_jitter >= d) {
+        return Err(Error::InvalidConfig {
+            field: "hello_jitter",
+            reason: "must be shorter than hello_interval",
+        });
+    }
     Ok(())
 }
 
@@ -751,7 +757,7 @@ impl Endpoint {
                     hdr,
                     peer_ccid,
                     StopCcnResult::GeneralError.to_u16(),
-                    Some(8),
+                    Some(ErrorCode::UnknownMandatoryAvp.to_u16()),
                     &format!("unknown mandatory AVP: vendor {v} attribute {a}"),
                 );
                 return;
@@ -899,6 +905,18 @@ impl Endpoint {
         self.by_ccid.insert(local_id, handle);
         self.by_request.insert((from, peer_ccid), handle);
         t.on_datagram(&mut self.sh, now, from, hdr, buf);
+        if t.state == TunnelState::Idle {
+            // The SCCRQ was not usable as the first message (e.g. Ns != 0):
+            // keep no state for it.
+            self.by_ccid.remove(&local_id);
+            self.by_request.remove(&(from, peer_ccid));
+            self.sh.stats.rx_malformed += 1;
+            if t.owner_knows {
+                let sessions = std::mem::take(&mut t.sessions);
+                self.fail_handle(handle, sessions);
+            }
+            return;
+        }
         t.flush(&mut self.sh, now);
         self.tunnels.insert(handle, t);
     }

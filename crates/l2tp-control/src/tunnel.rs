@@ -722,15 +722,12 @@ impl Tunnel {
         if self.state == TunnelState::Dead {
             return;
         }
-        if from != self.peer {
-            // The responder may answer from another port (RFC 2661 8.1);
-            // accept that once, for the SCCRP.
-            if self.state == TunnelState::WaitCtlReply && from.ip() == self.peer.ip() {
-                self.peer = from;
-            } else {
-                self.counters.wrong_source += 1;
-                return;
-            }
+        // The responder may answer from another port (RFC 2661 8.1); that
+        // is accepted until the SCCRP, once it authenticates.
+        let new_port = from != self.peer;
+        if new_port && !(self.state == TunnelState::WaitCtlReply && from.ip() == self.peer.ip()) {
+            self.counters.wrong_source += 1;
+            return;
         }
         let secret = self.cfg.auth.as_ref().map(|a| a.secret.clone());
         let parsed = Message::parse_with(
@@ -781,6 +778,9 @@ impl Tunnel {
                 .is_ok_and(|m| m.message_type() == Some(MessageType::Ack));
         if self.rel.on_ack(now, hdr.nr).is_err() {
             return;
+        }
+        if new_port {
+            self.peer = from;
         }
         self.last_rx = now;
         // A new connection's SCCRQ was already reported by the endpoint.
@@ -886,9 +886,10 @@ impl Tunnel {
         };
         if let Some(bad) = msg.unknown_mandatory() {
             let (v, a) = bad.value.vendor_attr();
+            // RFC 3931 5.2: Result Code 2 (CDN and StopCCN alike), Error 8.
             let p = (
-                2,
-                Some(ErrorCode::Other(8).to_u16()),
+                CdnResult::GeneralError.to_u16(),
+                Some(ErrorCode::UnknownMandatoryAvp.to_u16()),
                 format!("unknown mandatory AVP: vendor {v} attribute {a}"),
             );
             if is_session_message(mt) {

@@ -250,21 +250,25 @@ impl ControlHeaderRepr {
     /// Parses a view (re-checked, so unchecked views are safe too).
     pub fn parse<T: AsRef<[u8]>>(packet: &ControlPacket<T>) -> Result<ControlHeaderRepr> {
         packet.check_len()?;
-        Ok(ControlHeaderRepr {
+        Ok(Self::from_checked(packet))
+    }
+
+    fn from_checked<T: AsRef<[u8]>>(packet: &ControlPacket<T>) -> ControlHeaderRepr {
+        ControlHeaderRepr {
             version: packet.version(),
             length: packet.length(),
             tunnel_id: packet.tunnel_id(),
             session_id: packet.session_id(),
             ns: packet.ns(),
             nr: packet.nr(),
-        })
+        }
     }
 
     /// Parses raw bytes starting at the T bit; returns the header and the
     /// AVP list (header end to Length).
     pub fn parse_bytes(buf: &[u8]) -> Result<(ControlHeaderRepr, &[u8])> {
         let p = ControlPacket::new_checked(buf)?;
-        Ok((Self::parse(&p)?, p.body_bytes()))
+        Ok((Self::from_checked(&p), p.body_bytes()))
     }
 
     pub const fn header_len(&self) -> usize {

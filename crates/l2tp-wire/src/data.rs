@@ -314,6 +314,11 @@ impl V3DataRepr {
     /// Parses a checked view.
     pub fn parse_packet<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<V3DataRepr> {
         packet.check_len()?;
+        Self::from_checked(packet)
+    }
+
+    /// Decodes a packet whose `check_len` already passed.
+    fn from_checked<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<V3DataRepr> {
         let session_id = packet.session_id();
         if session_id == 0 {
             // Over IP this is the control-message marker; over UDP it is
@@ -335,7 +340,7 @@ impl V3DataRepr {
     /// Ethernet frame) starts.
     pub fn parse(buf: &[u8], cfg: &V3DataConfig) -> Result<(V3DataRepr, usize)> {
         let p = Packet::new_checked(buf, *cfg)?;
-        Ok((Self::parse_packet(&p)?, p.header_len()))
+        Ok((Self::from_checked(&p)?, p.header_len()))
     }
 
     /// The config a receiver needs to parse what [`emit`](Self::emit) writes.

@@ -544,15 +544,14 @@ impl Message {
     /// Parses without the MUST-be-present check (for decoders that want to
     /// show incomplete messages). Structure errors are still errors.
     pub fn parse_unvalidated(buf: &[u8], sec: &Security<'_>) -> Result<Message> {
-        let packet = ControlPacket::new_checked(buf)?;
-        let header = ControlHeaderRepr::parse(&packet)?;
+        let (header, body) = ControlHeaderRepr::parse_bytes(buf)?;
         let hiding_key: Option<Vec<u8>> = sec.secret.map(|s| match header.version {
             Version::V2 => s.to_vec(),
             Version::V3 => hidden::v3_hiding_key(s).to_vec(),
         });
         let mut avps = Vec::new();
         let mut random_vector: Option<Vec<u8>> = None;
-        for (i, raw) in avp::iter(packet.body()).enumerate() {
+        for (i, raw) in avp::iter(body).enumerate() {
             let raw = raw?;
             if i == 0 {
                 if raw.attr_type != AvpType::MessageType.code() {

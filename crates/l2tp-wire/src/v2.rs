@@ -246,21 +246,25 @@ impl DataRepr {
     /// Parses a view (the view is checked again, so unchecked ones are safe).
     pub fn parse<T: AsRef<[u8]>>(packet: &DataPacket<T>) -> Result<DataRepr> {
         packet.check_len()?;
-        Ok(DataRepr {
+        Ok(Self::from_checked(packet))
+    }
+
+    fn from_checked<T: AsRef<[u8]>>(packet: &DataPacket<T>) -> DataRepr {
+        DataRepr {
             length: packet.length(),
             tunnel_id: packet.tunnel_id(),
             session_id: packet.session_id(),
             ns_nr: packet.ns_nr(),
             offset: packet.offset_size(),
             priority: packet.priority(),
-        })
+        }
     }
 
     /// Parses raw bytes; returns the header and the payload's start offset.
     /// The payload ends at `length` when present, else at the buffer's end.
     pub fn parse_bytes(buf: &[u8]) -> Result<(DataRepr, usize)> {
         let p = DataPacket::new_checked(buf)?;
-        Ok((Self::parse(&p)?, p.header_len()))
+        Ok((Self::from_checked(&p), p.header_len()))
     }
 
     /// The first word this repr emits.
