@@ -23,7 +23,11 @@ fuzz_target!(|input: &[u8]| {
         } else {
             l2tp_wire::data::L2SpecType::None
         },
-        ports: if sel & 16 != 0 { vec![5000] } else { Vec::new() },
+        ports: if sel & 16 != 0 {
+            vec![5000]
+        } else {
+            Vec::new()
+        },
         secret: (sel & 32 != 0).then(|| b"fuzz-secret".to_vec()),
         file: String::new(),
     };

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use l2tp_capture::{
-    ethernet_frame, ip115_frame, ip_packet, udp_datagram, udp_frame, Endian, LinkType,
-    PcapWriter, PcapngWriter, Timestamp,
+    ethernet_frame, ip115_frame, ip_packet, udp_datagram, udp_frame, Endian, LinkType, PcapWriter,
+    PcapngWriter, Timestamp,
 };
 use l2tp_wire::avp::{Avp, AvpValue};
 use l2tp_wire::control::Version;
@@ -148,15 +148,31 @@ fn frames() -> Vec<Vec<u8>> {
         /* 3 */ udp_frame(v4d, v4s, 1701, 40000, &zlb),
         /* 4 */ udp_frame(v6s, v6d, 1701, 1701, &v3_icrq()),
         /* 5 */ ip115_frame(v6s, v6d, &icrq_ip),
-        /* 6 */ udp_frame(v4s, v4d, 5000, 5000, &v3_data(data::Encap::Udp, 0x8000_0001, Some(7))),
-        /* 7 */ ip115_frame(v4s, v4d, &v3_data(data::Encap::Ip, 0x1001, Some(0x00ff_ffff))),
+        /* 6 */
+        udp_frame(
+            v4s,
+            v4d,
+            5000,
+            5000,
+            &v3_data(data::Encap::Udp, 0x8000_0001, Some(7)),
+        ),
+        /* 7 */
+        ip115_frame(
+            v4s,
+            v4d,
+            &v3_data(data::Encap::Ip, 0x1001, Some(0x00ff_ffff)),
+        ),
         /* 8 */ udp_frame(v4s, v4d, 1701, 1701, &v2_data()),
         /* 9 */ udp_frame(v4s, v4d, 1701, 1701, &broken),
         /* 10 */ udp_frame(v4s, v4d, 53, 53, &[0u8; 12]), // DNS port: skipped
         /* 11 */ ethernet_frame(&[], 0x0800, &later), // later fragment: skipped
         /* 12 */ ip115_frame(v4s, v4d, &[0, 0]), // too short for a session ID
-        /* 13 */ ethernet_frame(&[(0x8100, 5)], 0x86dd, &ip_packet(v6s, v6d, 17,
-            &udp_datagram(v6s, v6d, 1701, 1701, &zlb))),
+        /* 13 */
+        ethernet_frame(
+            &[(0x8100, 5)],
+            0x86dd,
+            &ip_packet(v6s, v6d, 17, &udp_datagram(v6s, v6d, 1701, 1701, &zlb)),
+        ),
     ]
 }
 
@@ -176,8 +192,12 @@ fn write_pcapng(path: &Path) {
     let i1 = w.add_interface(LinkType::ETHERNET, true).unwrap();
     for (i, f) in frames().iter().enumerate() {
         let iface = if i % 2 == 0 { i0 } else { i1 };
-        w.write_frame(iface, Timestamp::new(1_700_000_000 + i as i64, 250_000_000), f)
-            .unwrap();
+        w.write_frame(
+            iface,
+            Timestamp::new(1_700_000_000 + i as i64, 250_000_000),
+            f,
+        )
+        .unwrap();
     }
     std::fs::write(path, w.into_inner().unwrap()).unwrap();
 }
@@ -267,7 +287,10 @@ fn json_output_of_generated_pcap() {
         assert_eq!(p["kind"], "control");
         assert_eq!(p["message"], "ICRQ");
         assert_eq!(p["tunnel_id"], 0x0a0b_0c0d);
-        assert!(p.get("session_id").is_none(), "v3 control has no session ID: {p}");
+        assert!(
+            p.get("session_id").is_none(),
+            "v3 control has no session ID: {p}"
+        );
         assert_eq!((p["ns"].as_u64(), p["nr"].as_u64()), (Some(3), Some(4)));
         let avps = p["avps"].as_array().unwrap();
         assert_eq!(avps[1]["name"], "Message Digest");
@@ -333,7 +356,10 @@ fn secret_reveals_hidden_avps() {
     assert_eq!(avp["value"], "hidden-vendor");
     assert!(avp.get("error").is_none(), "{avp}");
     // A wrong secret is a per-AVP error, not a failed run.
-    let out = json_lines(&l2tp(&["--json", "--secret=nope", path.to_str().unwrap()], None));
+    let out = json_lines(&l2tp(
+        &["--json", "--secret=nope", path.to_str().unwrap()],
+        None,
+    ));
     assert!(out[0]["avps"][6]["error"].as_str().is_some());
 }
 
@@ -364,7 +390,12 @@ fn text_output() {
     let path = dir.join("mixed.pcap");
     write_pcap(&path);
     let out = l2tp(
-        &["--cookie-len=4", "--l2spec=default", "--udp-port=5000", path.to_str().unwrap()],
+        &[
+            "--cookie-len=4",
+            "--l2spec=default",
+            "--udp-port=5000",
+            path.to_str().unwrap(),
+        ],
         None,
     );
     assert!(out.status.success());
@@ -378,7 +409,9 @@ fn text_output() {
     );
     assert!(lines[0].contains("Vendor Name(H)"), "{}", lines[0]);
     assert!(
-        lines[3].starts_with("#5 2001:db8:5::1 > 2001:db8:5::2 ip v3 control ICRQ ccid=168496141 ns=3 nr=4"),
+        lines[3].starts_with(
+            "#5 2001:db8:5::1 > 2001:db8:5::2 ip v3 control ICRQ ccid=168496141 ns=3 nr=4"
+        ),
         "{}",
         lines[3]
     );
@@ -392,7 +425,9 @@ fn text_output() {
     assert!(lines[7].contains("error: AVP 2"), "{}", lines[7]);
     let summary = String::from_utf8(out.stderr).unwrap();
     assert!(
-        summary.contains("13 frames, 10 L2TP packets (2 not decodable), 1 non-first IP fragments skipped"),
+        summary.contains(
+            "13 frames, 10 L2TP packets (2 not decodable), 1 non-first IP fragments skipped"
+        ),
         "{summary}"
     );
 }
@@ -415,7 +450,10 @@ fn assert_usage_error(args: &[&str], needle: &str) {
     let out = l2tp(args, None);
     assert_eq!(out.status.code(), Some(2), "{args:?}");
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains(needle), "{args:?}: stderr {err:?} lacks {needle:?}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: stderr {err:?} lacks {needle:?}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -445,13 +483,18 @@ fn bad_options_and_files_exit_2_naming_them() {
     let out = l2tp(&["--json", path.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("cut.pcap") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("cut.pcap") && err.contains("truncated"),
+        "{err}"
+    );
     let printed = String::from_utf8(out.stdout).unwrap();
     assert_eq!(printed.lines().count(), 8, "{printed}");
 
     let out = l2tp(&["--help"], None);
     assert!(out.status.success());
-    assert!(String::from_utf8(out.stdout).unwrap().contains("--cookie-len"));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("--cookie-len"));
 }
 
 /// testdata/kernel/: captures of the Linux kernel's L2TPv3, with the
@@ -477,7 +520,11 @@ fn check_kernel_expectations(root: &Path, expect: &Value) {
     let mut total = 0;
     for (file, packets) in files {
         let path = root.join(&file);
-        assert!(path.exists(), "{} is listed in expect.json but missing", path.display());
+        assert!(
+            path.exists(),
+            "{} is listed in expect.json but missing",
+            path.display()
+        );
         let cookie_len = packets
             .iter()
             .filter_map(|p| p["cookie"].as_str())
@@ -511,7 +558,11 @@ fn check_kernel_expectations(root: &Path, expect: &Value) {
             }
             assert_eq!(got["session_id"], want["session_id"], "{ctx}: session_id");
             let want_cookie = want["cookie"].as_str().unwrap_or("").replace(':', "");
-            assert_eq!(got["cookie"].as_str(), Some(want_cookie.as_str()), "{ctx}: cookie");
+            assert_eq!(
+                got["cookie"].as_str(),
+                Some(want_cookie.as_str()),
+                "{ctx}: cookie"
+            );
             assert_eq!(
                 got.get("seq").cloned().unwrap_or(Value::Null),
                 want["seq"],
