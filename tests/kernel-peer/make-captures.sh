@@ -25,7 +25,7 @@ NS=kpcap-$$
 TAP=kpcap0
 TCPDUMP_PID=""
 cleanup() {
-    [[ -n $TCPDUMP_PID ]] && kill "$TCPDUMP_PID" 2>/dev/null || true
+    if [[ -n $TCPDUMP_PID ]]; then kill "$TCPDUMP_PID" 2>/dev/null || true; fi
     ip netns del "$NS" 2>/dev/null || true
 }
 trap cleanup EXIT

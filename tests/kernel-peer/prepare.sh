@@ -153,7 +153,7 @@ visit() {
     local m=${1//-/_} dep deps
     [[ -n ${BUILTIN[$m]:-} ]] && return 0
     case ${STATE[$m]:-} in
-        done) return 0 ;;
+        "done") return 0 ;;
         active) die "module dependency cycle at $m" ;;
     esac
     [[ -n ${MODPATH[$m]:-} ]] || die "module $m not found in $KVER"
@@ -162,7 +162,7 @@ visit() {
     for dep in ${deps//,/ }; do
         visit "$dep"
     done
-    STATE[$m]=done
+    STATE[$m]="done"
     ORDER+=("$m")
 }
 for m in "${WANTED[@]}"; do
@@ -258,6 +258,14 @@ while IFS= read -r applet; do
 done < <("$BB" --list-full)
 
 # Kernel modules, kept at their tree paths so the guest's modprobe works.
+# Newer Debian kernels ship compressed modules; busybox insmod wants them
+# plain, so they are unpacked here.
+for m in "${ORDER[@]}"; do
+    case ${MODPATH[$m]} in
+        *.ko.xz) command -v xz >/dev/null || apt_install xz-utils ;;
+        *.ko.zst) command -v zstd >/dev/null || apt_install zstd ;;
+    esac
+done
 for m in "${ORDER[@]}"; do
     src=$KMOD/${MODPATH[$m]}
     dst=$STAGE/usr/lib/modules/$KVER/${MODPATH[$m]}

@@ -57,8 +57,8 @@ fi
 TMP=$(mktemp -d /tmp/kpvm.XXXXXX)
 QPID=""
 cleanup() {
-    [[ -n $QPID ]] && kill "$QPID" 2>/dev/null || true
-    [[ $OWN_NS == 1 ]] && ip netns del "$NETNS" 2>/dev/null || true
+    if [[ -n $QPID ]]; then kill "$QPID" 2>/dev/null || true; fi
+    if [[ $OWN_NS == 1 ]]; then ip netns del "$NETNS" 2>/dev/null || true; fi
     rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -6,7 +6,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::types::{ApiError, ErrorKind, Request, RequestEnvelope, Response, ResponseEnvelope};
+use crate::types::{
+    ApiError, ErrorKind, MonitorMessage, Request, RequestEnvelope, Response, ResponseEnvelope,
+};
 use crate::{MAX_RESPONSE_LINE, PROTOCOL_VERSION};
 
 /// How long a call waits for the daemon before giving up, so a wedged
@@ -195,6 +197,49 @@ impl Client {
         }
     }
 
+    /// Turns the connection into a monitor stream of control messages. The
+    /// stream has no timeout: it waits as long as the daemon is quiet.
+    pub fn monitor(mut self) -> Result<MonitorStream, ClientError> {
+        match self.call(Request::Monitor)? {
+            Response::MonitorStarted => {}
+            other => {
+                return Err(ClientError::Protocol {
+                    reason: format!("expected the start of a monitor stream, got {other:?}"),
+                })
+            }
+        }
+        self.writer
+            .set_read_timeout(None)
+            .map_err(|e| self.io_error("clearing the socket timeout", e))?;
+        Ok(MonitorStream { client: self })
+    }
+
+    /// Reads one response line (without sending anything).
+    fn read_response(&mut self) -> Result<Option<Response>, ClientError> {
+        let mut buf = Vec::new();
+        let limit = MAX_RESPONSE_LINE as u64 + 1;
+        let n = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| self.io_error("reading from l2tpd", e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if buf.last() != Some(&b'\n') {
+            return Err(ClientError::Protocol {
+                reason: "response line cut short".into(),
+            });
+        }
+        let env: ResponseEnvelope =
+            serde_json::from_slice(&buf).map_err(|e| ClientError::Protocol {
+                reason: format!("cannot decode response: {e}"),
+            })?;
+        match env.response {
+            Response::Error(e) => Err(ClientError::Api(e)),
+            other => Ok(Some(other)),
+        }
+    }
+
     fn io_error(&self, what: &str, source: io::Error) -> ClientError {
         if matches!(
             source.kind(),
@@ -213,5 +258,32 @@ impl Client {
             context: format!("{what} ({})", self.path.display()),
             source,
         }
+    }
+}
+
+/// Control messages from `l2tp monitor`, in the order the daemon saw them.
+pub struct MonitorStream {
+    client: Client,
+}
+
+impl MonitorStream {
+    /// The next message; `Ok(None)` when the daemon closed the stream.
+    pub fn next_message(&mut self) -> Result<Option<MonitorMessage>, ClientError> {
+        loop {
+            match self.client.read_response()? {
+                None => return Ok(None),
+                Some(Response::Message(m)) => return Ok(Some(m)),
+                // Kinds a newer daemon may interleave are skipped.
+                Some(_) => continue,
+            }
+        }
+    }
+}
+
+impl Iterator for MonitorStream {
+    type Item = Result<MonitorMessage, ClientError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_message().transpose()
     }
 }

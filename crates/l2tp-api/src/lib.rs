@@ -15,7 +15,7 @@
 mod client;
 mod types;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, MonitorStream};
 pub use types::*;
 
 /// Where `l2tpd` listens and `l2tp` connects unless told otherwise.

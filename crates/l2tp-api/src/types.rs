@@ -70,12 +70,27 @@ impl SeqMode {
     }
 }
 
-/// Pseudowire type of a session; only Ethernet for now (RFC 4719).
+/// Pseudowire type of a session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PseudowireType {
+    /// Ethernet port (RFC 4719, type 5): a TAP device per session.
     #[default]
     Ethernet,
+    /// Negotiated as Ethernet but given no device: frames are discarded.
+    /// For control-plane scale tests with thousands of sessions.
+    #[serde(rename = "none")]
+    Null,
+}
+
+impl PseudowireType {
+    /// The word the CLI and the configuration file use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PseudowireType::Ethernet => "ethernet",
+            PseudowireType::Null => "none",
+        }
+    }
 }
 
 /// Who created an object: an operator (`l2tp add`) or the control plane.
@@ -361,6 +376,49 @@ pub struct TunnelState {
     pub session_count: u32,
     #[serde(default)]
     pub stats: Counters,
+    /// Control connection of a dynamic tunnel; `None` for static ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<TunnelControl>,
+}
+
+/// What the control plane knows about a dynamic tunnel.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TunnelControl {
+    /// Name of the `[[tunnel]]` in the daemon's configuration file.
+    pub name: String,
+    /// "wait-ctl-reply", "wait-ctl-conn", "established", "closing", ...
+    pub state: String,
+    /// True when we sent the SCCRQ.
+    pub initiator: bool,
+    /// True when Control Message Authentication is in force.
+    pub authenticated: bool,
+    pub peer_host_name: Option<String>,
+    pub peer_router_id: Option<u32>,
+    pub peer_vendor_name: Option<String>,
+    /// Sessions the control connection holds (established or not).
+    pub sessions: u32,
+    pub stats: ControlCounters,
+}
+
+/// Reliable-delivery counters of one control connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ControlCounters {
+    pub tx_messages: u64,
+    pub retransmissions: u64,
+    pub tx_acks: u64,
+    pub rx_messages: u64,
+    pub rx_acks: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub out_of_window: u64,
+    /// Messages dropped because the Message Digest did not verify.
+    pub bad_digest: u64,
+    pub malformed: u64,
+    pub hellos_sent: u64,
+    /// Our messages not yet acknowledged.
+    pub unacked: u64,
 }
 
 /// A session as the daemon runs it.
@@ -391,6 +449,137 @@ pub struct SessionState {
     pub origin: Origin,
     #[serde(default)]
     pub stats: Counters,
+    /// What the control plane negotiated; `None` for static sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<SessionControl>,
+}
+
+/// What the control plane negotiated for a dynamic session.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionControl {
+    /// Name of the tunnel in the configuration file.
+    pub tunnel_name: String,
+    /// Remote End ID AVP (as text when printable, else hex).
+    pub remote_end_id: String,
+    /// Serial Number AVP of the ICRQ.
+    pub serial_number: u32,
+    /// True when we sent the ICRQ.
+    pub initiator: bool,
+    /// Last Circuit Status A bit the peer reported.
+    pub peer_circuit_active: bool,
+}
+
+/// `l2tp add session dynamic`: asks the control plane to set up a session
+/// on a dynamic tunnel (ICRQ / ICRP / ICCN).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DynamicSessionSpec {
+    /// The tunnel: its name in the configuration file, or its ID.
+    pub tunnel: String,
+    #[serde(default)]
+    pub pw_type: PseudowireType,
+    /// Remote End ID AVP: tells the peer which circuit to bind.
+    #[serde(default)]
+    pub remote_end_id: Option<String>,
+    /// Interface name; `l2tpethN` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Length of the random cookie the peer must send us: 0, 4 or 8.
+    #[serde(default)]
+    pub cookie_len: u8,
+    #[serde(default)]
+    pub l2spec_type: L2SpecType,
+    /// `recv`/`both` ask the peer to number its packets; `send`/`both`
+    /// number ours.
+    #[serde(default)]
+    pub seq: SeqMode,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+/// A control message seen by the daemon, for `l2tp monitor`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MonitorMessage {
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// "sent" or "received".
+    pub direction: String,
+    /// "udp" or "ip".
+    pub encap: Encap,
+    pub peer: String,
+    /// Our tunnel ID when the message belongs to a known tunnel.
+    pub tunnel_id: Option<u32>,
+    /// Control Connection ID in the header.
+    pub ccid: u32,
+    /// "SCCRQ", "ZLB", "HELLO", ...
+    pub message: String,
+    pub ns: u16,
+    pub nr: u16,
+    pub retransmit: bool,
+    /// Every AVP in order.
+    pub avps: Vec<MonitorAvp>,
+}
+
+/// One AVP of a monitored message; `value` is JSON text.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorAvp {
+    pub name: String,
+    pub value: String,
+}
+
+/// Control-plane status for `l2tp show control`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ControlStatus {
+    /// Where the daemon listens for SCCRQs ("udp 198.18.0.1:1701").
+    pub listeners: Vec<String>,
+    /// One per configured tunnel.
+    pub tunnels: Vec<ConfiguredTunnel>,
+    /// Per encapsulation: datagrams that belong to no tunnel.
+    pub endpoints: Vec<EndpointCounters>,
+}
+
+/// A `[[tunnel]]` of the configuration file and how it is doing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConfiguredTunnel {
+    pub name: String,
+    pub encap: Encap,
+    pub local: String,
+    /// Peer address, or "any".
+    pub peer: String,
+    /// True when this side sends the SCCRQ.
+    pub initiate: bool,
+    /// "down", "connecting", "established", "retry-wait", "listening".
+    pub state: String,
+    /// Our ID of the live control connection, if any.
+    pub tunnel_id: Option<u32>,
+    /// Connection attempts made (initiator) or accepted (responder).
+    pub attempts: u64,
+    /// Times the tunnel came up.
+    pub established: u64,
+    /// Why the last connection ended or failed.
+    pub last_error: Option<String>,
+    /// Milliseconds until the next attempt (initiator waiting to retry).
+    pub retry_in_ms: Option<u64>,
+}
+
+/// Endpoint-wide control counters (one endpoint per encapsulation).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EndpointCounters {
+    pub encap: Encap,
+    pub rx_datagrams: u64,
+    pub rx_malformed: u64,
+    pub rx_unknown_tunnel: u64,
+    /// SCCRQs dropped because their Message Digest did not verify.
+    pub bad_digest: u64,
+    /// SCCRQs refused with a StopCCN (not allowed, limits, errors).
+    pub rejected: u64,
+    /// L2TPv2 SCCRQs answered with "unsupported protocol version".
+    pub v2_rejected: u64,
+    pub stateless_replies: u64,
 }
 
 /// One request from a client.
@@ -425,6 +614,14 @@ pub enum Request {
         #[serde(default)]
         session_id: Option<u32>,
     },
+    /// Opens a session on a dynamic tunnel through the control plane.
+    AddDynamicSession(DynamicSessionSpec),
+    /// Configured tunnels and control-plane counters.
+    ShowControl,
+    /// Turns the connection into a stream: [`Response::MonitorStarted`],
+    /// then one [`Response::Message`] per control message until the client
+    /// closes the connection.
+    Monitor,
 }
 
 impl Request {
@@ -438,6 +635,9 @@ impl Request {
             Request::DelSession { .. } => "del_session",
             Request::ShowTunnels { .. } => "show_tunnels",
             Request::ShowSessions { .. } => "show_sessions",
+            Request::AddDynamicSession(_) => "add_dynamic_session",
+            Request::ShowControl => "show_control",
+            Request::Monitor => "monitor",
         }
     }
 }
@@ -461,6 +661,16 @@ pub enum Response {
     Sessions {
         sessions: Vec<SessionState>,
     },
+    /// The ICRQ is on its way; the session shows up once established.
+    SessionRequested {
+        tunnel_id: u32,
+        session_id: u32,
+    },
+    Control(ControlStatus),
+    /// A monitor stream begins.
+    MonitorStarted,
+    /// One control message of a monitor stream.
+    Message(MonitorMessage),
     Error(ApiError),
 }
 

@@ -60,7 +60,12 @@ impl Timestamp {
         let ups = units_per_sec.max(1);
         let secs = ticks / ups;
         let frac = ticks % ups;
-        let nanos = ((frac as u128) * 1_000_000_000u128 / ups as u128) as u32;
+        // Common resolutions avoid the 128-bit division.
+        let nanos = match ups {
+            1_000_000_000 => frac as u32,
+            1_000_000 => (frac * 1_000) as u32,
+            _ => ((frac as u128) * 1_000_000_000u128 / ups as u128) as u32,
+        };
         let secs = i64::try_from(secs)
             .unwrap_or(i64::MAX)
             .saturating_add(offset_secs);

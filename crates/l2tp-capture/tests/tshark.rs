@@ -23,12 +23,30 @@ fn a(s: &str) -> IpAddr {
 const V4: (&str, &str) = ("198.18.10.1", "198.18.10.2");
 const V6: (&str, &str) = ("2001:db8:10::1", "2001:db8:10::2");
 
-/// A scratch directory under the target dir, unique per test.
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory under the target dir, unique per test; removed
+/// when the test passes, kept for inspection when it fails.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("l2tp-capture-tshark-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn tshark_bin() -> &'static str {
@@ -361,9 +379,7 @@ fn v2_data_headers_match_tshark() {
                             priority,
                         };
                         if with_len {
-                            // Length covers header (now with the L field) and payload.
-                            repr.length = Some(0);
-                            repr.length = Some((repr.header_len() + inner_ppp().len()) as u16);
+                            repr = repr.with_payload_len(inner_ppp().len()).unwrap();
                         }
                         let mut buf = vec![0u8; repr.header_len()];
                         repr.emit_bytes(&mut buf).unwrap();

@@ -176,6 +176,28 @@ pub(crate) fn validate_tunnel(cfg: &TunnelConfig) -> Result<(), Error> {
             reason: "must be at least 1",
         });
     }
+    // Bounded so that `Instant + duration` can never overflow.
+    let day = Duration::from_secs(86_400);
+    let r = &cfg.reliable;
+    for (field, d) in [
+        ("reliable.initial_timeout", r.initial_timeout),
+        ("reliable.max_timeout", r.max_timeout),
+        ("reliable.ack_delay", r.ack_delay),
+        ("hello_interval", cfg.hello_interval.unwrap_or_default()),
+    ] {
+        if d > day {
+            return Err(Error::InvalidConfig {
+                field,
+                reason: "must not exceed one day",
+            });
+        }
+    }
+    if r.max_retries > 1000 {
+        return Err(Error::InvalidConfig {
+            field: "reliable.max_retries",
+            reason: "must not exceed 1000",
+        });
+    }
     if cfg.reliable.initial_timeout.is_zero() {
         return Err(Error::InvalidConfig {
             field: "reliable.initial_timeout",

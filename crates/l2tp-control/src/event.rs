@@ -37,6 +37,7 @@ impl ResultInfo {
 
 /// Why a control connection went down.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TunnelDownReason {
     /// [`crate::Endpoint::close_tunnel`] was called; we sent a StopCCN.
     Closed,
@@ -52,6 +53,7 @@ pub enum TunnelDownReason {
 
 /// Why a session went down.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionDownReason {
     /// [`crate::Endpoint::close_session`] was called; we sent a CDN.
     Closed,
@@ -164,6 +166,7 @@ pub struct MessageSummary {
 
 /// Reports from [`crate::Endpoint::poll_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A control connection reached the established state.
     TunnelUp {

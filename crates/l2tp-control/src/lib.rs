@@ -10,6 +10,31 @@
 //! drains [`Endpoint::poll_transmit`], [`Endpoint::poll_timeout`] and
 //! [`Endpoint::poll_event`]. All randomness comes from the injected RNG.
 //!
+//! # Behaviour the owner can rely on
+//!
+//! - Handles ([`TunnelHandle`], [`SessionHandle`]) are opaque and never
+//!   reused; the protocol IDs are in [`TunnelInfo`] and [`SessionParams`].
+//! - [`Event::TunnelDown`] is reported for every connection the owner knows
+//!   of (it called [`Endpoint::connect`], or [`Event::TunnelUp`] was
+//!   reported), once, after an [`Event::SessionDown`] for each of its
+//!   sessions. Sessions are likewise reported down only if the owner opened
+//!   them or saw them up. Connections and sessions refused during setup
+//!   from the peer's side stay silent (see [`EndpointStats`]).
+//! - When both ends connect to each other at once and tie breakers are on,
+//!   exactly one connection survives (RFC 3931 5.4.3). If ours loses, its
+//!   handle and waiting sessions move to the peer's connection, so the
+//!   handle from `connect` still comes up.
+//! - Session IDs are unique per endpoint, not just per connection, because
+//!   over IP the data plane demultiplexes by Session ID alone.
+//! - After a StopCCN (sent or received) the connection lingers for one full
+//!   retransmission cycle ([`ReliableConfig::full_cycle`], 31 s by default)
+//!   to acknowledge retransmissions; [`Endpoint::tunnel_state`] shows
+//!   [`TunnelState::Closing`] / [`TunnelState::Lingering`] meanwhile.
+//! - An L2TPv2 SCCRQ is answered statelessly with a v2 StopCCN, Result Code
+//!   5, Error Code 3 (the highest version supported), unless it carries the
+//!   L2TPv3 AVPs of the RFC 3931 4.7.3 fallback probe, which is then
+//!   answered as L2TPv3.
+//!
 //! ```no_run
 //! use std::time::Instant;
 //! use l2tp_control::{AllowList, Endpoint, EndpointConfig, SessionConfig, TunnelConfig};

@@ -2,7 +2,7 @@
 //! 7.2 (control connection), 7.3 (incoming calls) and 7.4 (outgoing
 //! calls), on top of the reliable delivery layer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -197,6 +197,8 @@ pub(crate) struct Tunnel {
     peer_info: PeerInfo,
     peer_window: Option<u16>,
     pub sessions: BTreeMap<SessionHandle, Session>,
+    /// The peer's Session IDs, for reverse lookups and duplicate requests.
+    by_remote: HashMap<u32, SessionHandle>,
     last_rx: Instant,
     last_hello: Instant,
     hello_jitter: Duration,
@@ -247,6 +249,7 @@ impl Tunnel {
             peer_info: PeerInfo::default(),
             peer_window: None,
             sessions: BTreeMap::new(),
+            by_remote: HashMap::new(),
             last_rx: now,
             last_hello: now,
             hello_jitter,
@@ -614,6 +617,7 @@ impl Tunnel {
 
     fn drop_all_sessions(&mut self, sh: &mut Shared, reason: SessionDownReason) {
         let sessions = std::mem::take(&mut self.sessions);
+        self.by_remote.clear();
         for (h, s) in sessions {
             sh.unregister_session(s.local_id, h);
             if s.initiator || s.up {
@@ -1077,6 +1081,9 @@ impl Tunnel {
 
     fn remove_session(&mut self, sh: &mut Shared, h: SessionHandle, reason: SessionDownReason) {
         if let Some(s) = self.sessions.remove(&h) {
+            if self.by_remote.get(&s.remote_id) == Some(&h) {
+                self.by_remote.remove(&s.remote_id);
+            }
             sh.unregister_session(s.local_id, h);
             if s.initiator || s.up {
                 sh.events.push_back(Event::SessionDown {
@@ -1169,10 +1176,7 @@ impl Tunnel {
         }
         // Reverse lookup by the peer's own ID (RFC 3931 5.4.4).
         let lsid = msg.local_session_id().filter(|&l| l != 0)?;
-        self.sessions
-            .iter()
-            .find(|(_, s)| s.remote_id == lsid)
-            .map(|(h, _)| *h)
+        self.by_remote.get(&lsid).copied()
     }
 
     /// A session message that must be refused (e.g. an unknown mandatory
@@ -1248,7 +1252,7 @@ impl Tunnel {
             self.counters.malformed += 1;
             return;
         }
-        if self.sessions.values().any(|s| s.remote_id == peer_sid) {
+        if self.by_remote.contains_key(&peer_sid) {
             // Same request twice on one connection: nothing new to do.
             return;
         }
@@ -1365,6 +1369,7 @@ impl Tunnel {
             peer_circuit: request.circuit_status,
             up: false,
         };
+        self.by_remote.insert(peer_sid, handle);
         match call {
             CallType::Incoming => {
                 let m = self.call_reply(&s, MessageType::Icrp);
@@ -1446,8 +1451,12 @@ impl Tunnel {
                     self.session_fail(sh, h, fsm);
                     return;
                 }
+                let rid = msg.local_session_id().unwrap_or(0);
                 if let Some(s) = self.sessions.get_mut(&h) {
-                    s.remote_id = msg.local_session_id().unwrap_or(0);
+                    s.remote_id = rid;
+                }
+                if rid != 0 {
+                    self.by_remote.insert(rid, h);
                 }
                 if let Err(p) = self.apply_peer_params(h, msg) {
                     self.session_fail(sh, h, p);

@@ -895,3 +895,52 @@ fn monitor_reports_every_message() {
     assert!(seen.contains(&(Direction::Received, "ICRP".into())));
     assert!(seen.contains(&(Direction::Received, "ZLB".into())));
 }
+
+#[test]
+fn equal_tie_breakers_restart_both_sides() {
+    // Same RNG seed on both sides: the first tie breakers are equal. B's
+    // HELLO jitter draw then desynchronises the generators, so the
+    // restarted attempts differ.
+    let mut sim = Sim::new(44, NetConfig::default());
+    let a_cfg = TunnelConfig {
+        hello_jitter: Duration::ZERO,
+        ..TunnelConfig::default()
+    };
+    let b_cfg = TunnelConfig::default();
+    sim.add(
+        addr(1),
+        endpoint(
+            7,
+            EndpointConfig::default(),
+            allow_all(a_cfg.clone(), SessionConfig::default()),
+        ),
+    );
+    sim.add(
+        addr(2),
+        endpoint(
+            7,
+            EndpointConfig::default(),
+            allow_all(b_cfg.clone(), SessionConfig::default()),
+        ),
+    );
+    let now = sim.now;
+    let ta = sim.ep(0).connect(now, addr(2), a_cfg).unwrap();
+    let tb = sim.ep(1).connect(now, addr(1), b_cfg).unwrap();
+    sim.ep(0)
+        .open_session(now, ta, SessionConfig::default())
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(60), |s| {
+        s.nodes[0].count(is_session_up) == 1 && s.nodes[1].count(is_session_up) == 1
+    }));
+    sim.run_for(Duration::from_secs(40));
+    assert_eq!(sim.ep(0).stats().tie_equal, 1);
+    assert_eq!(sim.ep(1).stats().tie_equal, 1);
+    assert_eq!(sim.ep(0).tunnels(), vec![ta]);
+    assert_eq!(sim.ep(1).tunnels(), vec![tb]);
+    let (ia, ib) = (
+        sim.ep(0).tunnel_info(ta).unwrap(),
+        sim.ep(1).tunnel_info(tb).unwrap(),
+    );
+    assert_eq!((ia.peer_id, ib.peer_id), (ib.local_id, ia.local_id));
+    assert_ne!(ia.initiator, ib.initiator);
+}

@@ -58,6 +58,13 @@ pub struct UnderlayStats {
 /// Sockets are shared per (encapsulation, local address, local port).
 type PortKey = (bool, SocketAddr);
 
+fn port_key(encap: Encap, local: SocketAddr) -> PortKey {
+    match encap {
+        Encap::Udp => (true, local),
+        Encap::Ip => (false, SocketAddr::new(local.ip(), 0)),
+    }
+}
+
 /// A shared socket and its receive thread.
 struct Port {
     shared: Arc<PortShared>,
@@ -65,6 +72,9 @@ struct Port {
     thread: Option<JoinHandle<()>>,
     tunnels: HashSet<u32>,
     csum: UdpChecksums,
+    /// Held open by [`UserspaceDataplane::open_listener`] even without
+    /// tunnels.
+    listening: bool,
 }
 
 impl Port {
@@ -188,12 +198,27 @@ impl UserspaceDataplane {
             v6_tx: cfg.udp6_csum_tx,
             v6_rx: cfg.udp6_csum_rx,
         };
-        let (udp, local) = match cfg.encap {
-            Encap::Udp => (true, SocketAddr::new(cfg.local, cfg.udp_sport)),
-            Encap::Ip => (false, SocketAddr::new(cfg.local, 0)),
+        let local = match cfg.encap {
+            Encap::Udp => SocketAddr::new(cfg.local, cfg.udp_sport),
+            Encap::Ip => SocketAddr::new(cfg.local, 0),
         };
+        let key = self.open_port(cfg.encap, local, csum)?;
+        if let Some(port) = self.ports.get_mut(&key) {
+            port.tunnels.insert(cfg.tunnel_id);
+        }
+        Ok(key)
+    }
+
+    /// Finds the socket for `local` or opens it (with its receive thread).
+    fn open_port(
+        &mut self,
+        encap: Encap,
+        local: SocketAddr,
+        csum: UdpChecksums,
+    ) -> Result<PortKey, DataplaneError> {
+        let udp = encap == Encap::Udp;
         // Port 0 asks for a fresh ephemeral port: never shared.
-        let shareable = !udp || cfg.udp_sport != 0;
+        let shareable = !udp || local.port() != 0;
         if shareable {
             if let Some(port) = self.ports.get_mut(&(udp, local)) {
                 if udp && port.csum != csum {
@@ -204,13 +229,12 @@ impl UserspaceDataplane {
                         ),
                     });
                 }
-                port.tunnels.insert(cfg.tunnel_id);
                 return Ok((udp, local));
             }
         }
-        let underlay: Box<dyn Underlay> = match cfg.encap {
+        let underlay: Box<dyn Underlay> = match encap {
             Encap::Udp => Box::new(UdpUnderlay::bind(local, csum)?),
-            Encap::Ip => Box::new(IpUnderlay::bind(cfg.local)?),
+            Encap::Ip => Box::new(IpUnderlay::bind(local.ip())?),
         };
         let key = (udp, underlay.local());
         let shared = Arc::new(PortShared {
@@ -234,19 +258,103 @@ impl UserspaceDataplane {
                     source: e,
                 })?
         };
-        let mut tunnels = HashSet::new();
-        tunnels.insert(cfg.tunnel_id);
         self.ports.insert(
             key,
             Port {
                 shared,
                 stop,
                 thread: Some(thread),
-                tunnels,
+                tunnels: HashSet::new(),
                 csum,
+                listening: false,
             },
         );
         Ok(key)
+    }
+
+    /// Keeps a socket open on `local` before any tunnel exists, so that a
+    /// peer's first control message (an SCCRQ) reaches the control handler.
+    /// Tunnels added later on the same address and port share the socket,
+    /// so one port carries control and data as in the kernel. Returns the
+    /// bound address (UDP port 0 picks one; the port is 0 over IP). Opening
+    /// a listener twice is not an error.
+    pub fn open_listener(
+        &mut self,
+        encap: Encap,
+        local: SocketAddr,
+    ) -> Result<SocketAddr, DataplaneError> {
+        let local = match encap {
+            Encap::Udp => local,
+            Encap::Ip => SocketAddr::new(local.ip(), 0),
+        };
+        // The defaults of `ip l2tp` (and of the daemon's dynamic tunnels).
+        let csum = UdpChecksums {
+            v4_tx: false,
+            v6_tx: true,
+            v6_rx: true,
+        };
+        let key = self.open_port(encap, local, csum)?;
+        if let Some(port) = self.ports.get_mut(&key) {
+            port.listening = true;
+        }
+        Ok(key.1)
+    }
+
+    /// Undoes [`UserspaceDataplane::open_listener`]; the socket closes once
+    /// no tunnel uses it either.
+    pub fn close_listener(&mut self, encap: Encap, local: SocketAddr) {
+        let key = port_key(encap, local);
+        let unused = match self.ports.get_mut(&key) {
+            Some(p) => {
+                p.listening = false;
+                p.tunnels.is_empty()
+            }
+            None => false,
+        };
+        if unused {
+            if let Some(mut p) = self.ports.remove(&key) {
+                p.stop();
+            }
+        }
+    }
+
+    /// Sends a control message from the socket bound to `local` (a listener
+    /// or a tunnel's) to `dst`, which need not belong to any tunnel: the
+    /// answer to a peer's first message. `msg` starts at the L2TP header;
+    /// over IP with the zero session ID (and `dst` port is ignored).
+    pub fn send_control_to(
+        &self,
+        encap: Encap,
+        local: SocketAddr,
+        dst: SocketAddr,
+        msg: &[u8],
+    ) -> Result<(), DataplaneError> {
+        let port = self
+            .ports
+            .get(&port_key(encap, local))
+            .ok_or_else(|| DataplaneError::Invalid {
+                field: "local",
+                reason: format!(
+                    "no {encap:?} socket is open on {local}; open a listener or add a tunnel there first"
+                ),
+            })?;
+        // A raw IPv6 socket refuses a port other than its protocol.
+        let dst = match encap {
+            Encap::Udp => dst,
+            Encap::Ip => SocketAddr::new(dst.ip(), 0),
+        };
+        let context = || format!("sending a control message from {local} to {dst}");
+        match port.shared.underlay.send_batch(&Peer::new(dst), &[msg]) {
+            Ok(1) => Ok(()),
+            Ok(_) => Err(DataplaneError::Io {
+                context: context(),
+                source: std::io::Error::from(std::io::ErrorKind::WriteZero),
+            }),
+            Err(e) => Err(DataplaneError::Io {
+                context: context(),
+                source: e,
+            }),
+        }
     }
 
     /// Forgets `tunnel_id` on its socket; closes the socket when unused.
@@ -254,7 +362,7 @@ impl UserspaceDataplane {
         let empty = match self.ports.get_mut(&key) {
             Some(p) => {
                 p.tunnels.remove(&tunnel_id);
-                p.tunnels.is_empty()
+                p.tunnels.is_empty() && !p.listening
             }
             None => false,
         };

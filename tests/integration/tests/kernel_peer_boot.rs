@@ -69,6 +69,12 @@ fn guest_boots_with_l2tp_genl_and_answers_ping() {
     let (st, _) = vm.run_timeout("sleep 30", Duration::from_secs(1)).unwrap();
     assert_eq!(st, 137, "guest-side timeout must SIGKILL the command");
     assert_eq!(vm.run_ok("echo still-usable").unwrap(), "still-usable\n");
+    // Background jobs outlive their command but not into later replies.
+    assert_eq!(
+        vm.run_ok("(sleep 0.5; echo late) & echo now").unwrap(),
+        "now\n"
+    );
+    assert_eq!(vm.run_ok("sleep 1; echo next").unwrap(), "next\n");
 
     // The guest runs the prepared Debian kernel, not the host's.
     let release = vm.run_ok("uname -r").unwrap();
@@ -84,6 +90,30 @@ fn guest_boots_with_l2tp_genl_and_answers_ping() {
     let ping = sh(&format!("ip netns exec {} ping -c 3 -W 5 198.18.0.2", ns.0));
     assert!(ping.contains("3 received"), "{ping}");
     vm.run_ok("ping -c 1 -W 5 198.18.0.1").unwrap();
+
+    // IPv6 underlay: guest addresses skip DAD, so a tunnel can bind to one
+    // straight away (a tentative address would fail with EADDRNOTAVAIL).
+    sh(&format!(
+        "ip -n {} addr add 2001:db8::1/64 dev {tap} nodad",
+        ns.0
+    ));
+    vm.run_ok(
+        "ip addr add 2001:db8::2/64 dev eth0 && \
+         ip l2tp add tunnel tunnel_id 11 peer_tunnel_id 21 encap ip \
+         local 2001:db8::2 remote 2001:db8::1 && ip l2tp del tunnel tunnel_id 11",
+    )
+    .unwrap();
+    let ping6 = sh(&format!(
+        "ip netns exec {} ping -6 -c 2 -W 5 2001:db8::2",
+        ns.0
+    ));
+    assert!(ping6.contains("2 received"), "{ping6}");
+
+    let t0 = std::time::Instant::now();
+    for _ in 0..20 {
+        vm.run_ok("true").unwrap();
+    }
+    eprintln!("guest command round trip: {:?}", t0.elapsed() / 20);
 
     // iproute2's ip (not busybox's applet) talks to the l2tp genl family.
     vm.run_ok("ip l2tp show tunnel").unwrap();
