@@ -25,7 +25,11 @@ fn with_sel(sel: u8, b: &[u8]) -> Vec<u8> {
 }
 
 fn main() {
-    let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/seeds".into()));
+    let dir = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "fuzz/seeds".into()),
+    );
     // The message target's secret and nonces (receiver view).
     let rx = Security {
         secret: Some(b"fuzz-secret"),
@@ -53,7 +57,8 @@ fn main() {
     // Hidden AVPs under the target's secret, both versions.
     for (tag, m) in v2_messages().into_iter().take(2) {
         let mut m = m;
-        m.avps.insert(1, Avp::new(AvpValue::RandomVector(vec![9; 16])));
+        m.avps
+            .insert(1, Avp::new(AvpValue::RandomVector(vec![9; 16])));
         for a in m.avps.iter_mut().skip(2) {
             a.hidden = true;
         }
@@ -71,7 +76,12 @@ fn main() {
         let mut buf = vec![0u8; 64];
         let n = v3.emit(encap, &mut buf).expect("emit");
         buf.truncate(n + 14);
-        write(&dir, "data_header", &format!("v3-{sel}"), &with_sel(sel, &buf));
+        write(
+            &dir,
+            "data_header",
+            &format!("v3-{sel}"),
+            &with_sel(sel, &buf),
+        );
     }
     let v2 = DataRepr {
         length: None,

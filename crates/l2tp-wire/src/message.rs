@@ -96,6 +96,28 @@ message_types! {
     Csurq = 29, "CSURQ", "Connect-Speed-Update-Request";
 }
 
+impl MessageType {
+    /// True for messages about one session (answered with a CDN when they
+    /// carry an unknown mandatory AVP); false for control-connection ones
+    /// (answered with a StopCCN), per RFC 3931 5.2.
+    pub const fn is_session_scoped(self) -> bool {
+        matches!(
+            self,
+            MessageType::Icrq
+                | MessageType::Icrp
+                | MessageType::Iccn
+                | MessageType::Ocrq
+                | MessageType::Ocrp
+                | MessageType::Occn
+                | MessageType::Cdn
+                | MessageType::Wen
+                | MessageType::Sli
+                | MessageType::Csun
+                | MessageType::Csurq
+        )
+    }
+}
+
 impl core::fmt::Display for MessageType {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
@@ -907,5 +929,7 @@ mod tests {
         }
         assert_eq!(MessageType::Ack.to_u16(), 20);
         assert_eq!(MessageType::from_u16(99), MessageType::Unknown(99));
+        assert!(MessageType::Cdn.is_session_scoped());
+        assert!(!MessageType::Hello.is_session_scoped());
     }
 }
