@@ -22,7 +22,10 @@ fuzz_target!(|input: &[u8]| {
     match hidden::hide(attr, secret, rv, value, pad) {
         Ok(h) => {
             assert_eq!(h.len(), 2 + value.len() + pad);
-            assert_eq!(hidden::unhide(attr, secret, rv, &h).expect("unhides"), value);
+            assert_eq!(
+                hidden::unhide(attr, secret, rv, &h).expect("unhides"),
+                value
+            );
         }
         Err(_) => assert!(2 + value.len() + pad > l2tp_wire::avp::MAX_VALUE_LEN),
     }

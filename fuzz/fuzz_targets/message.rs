@@ -52,8 +52,19 @@ fuzz_target!(|input: &[u8]| {
         let again = Message::parse_unvalidated(&bytes, &sec).expect("re-emitted message parses");
         assert_eq!(without_digests(&again), without_digests(&m));
         assert_eq!(again.header.tunnel_id, m.header.tunnel_id);
-        assert_eq!((again.header.ns, again.header.nr), (m.header.ns, m.header.nr));
-        if m.avps.iter().any(|a| matches!(a.value, AvpValue::MessageDigest { digest_type: 0 | 1, .. })) {
+        assert_eq!(
+            (again.header.ns, again.header.nr),
+            (m.header.ns, m.header.nr)
+        );
+        if m.avps.iter().any(|a| {
+            matches!(
+                a.value,
+                AvpValue::MessageDigest {
+                    digest_type: 0 | 1,
+                    ..
+                }
+            )
+        }) {
             // Our own output must verify under the reversed nonces.
             let rx = Security {
                 local_nonce: sec.remote_nonce,

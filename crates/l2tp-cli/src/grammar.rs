@@ -6,7 +6,9 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use l2tp_api::{Cookie, Encap, L2SpecType, SeqMode, SessionSpec, TunnelSpec};
+use l2tp_api::{
+    Cookie, DynamicSessionSpec, Encap, L2SpecType, PseudowireType, SeqMode, SessionSpec, TunnelSpec,
+};
 
 /// Usage text, in the layout of `ip l2tp help`, plus our extra options.
 pub const USAGE: &str = "\
@@ -25,10 +27,17 @@ Usage: l2tp [ OPTIONS ] add session [ name NAME ]
           [ seq { none | send | recv | both } ]
           [ l2spec_type L2SPEC ]
           [ mtu MTU ] [ reorder_timeout MS ]
+Usage: l2tp [ OPTIONS ] add session dynamic tunnel { NAME | ID }
+          [ pw_type { eth | none } ] [ remote_end_id STRING ]
+          [ name NAME ] [ cookie_len { 0 | 4 | 8 } ]
+          [ seq { none | send | recv | both } ]
+          [ l2spec_type L2SPEC ] [ mtu MTU ]
        l2tp [ OPTIONS ] del tunnel tunnel_id ID
        l2tp [ OPTIONS ] del session tunnel_id ID session_id ID
        l2tp [ OPTIONS ] show tunnel [ tunnel_id ID ]
        l2tp [ OPTIONS ] show session [ tunnel_id ID ] [ session_id ID ]
+       l2tp [ OPTIONS ] show control
+       l2tp [ OPTIONS ] monitor
        l2tp decode [ DECODE-OPTIONS ] FILE
        l2tp help
 
@@ -43,6 +52,9 @@ Where: NAME   := STRING
        OPTIONS := { -j[son] | -p[retty] | -s[tatistics] | -V[ersion] |
                     --socket PATH }
 Defaults: encap udp, udp_sport/udp_dport 1701, l2spec_type default, seq none.
+Dynamic tunnels come from l2tpd --config FILE; `add session dynamic` asks the
+peer for a session (ICRQ), `del` of a dynamic session or tunnel sends CDN or
+StopCCN, `monitor` prints the control messages until Ctrl-C (-j: JSON lines).
 The daemon socket is --socket PATH, else $L2TP_SOCKET, else /run/l2tpd.sock.
 ";
 
@@ -77,6 +89,12 @@ pub enum Command {
         tunnel_id: Option<u32>,
         session_id: Option<u32>,
     },
+    /// `add session dynamic ...`: a session set up by the control protocol.
+    AddDynamic(DynamicSessionSpec),
+    /// `show control`: configured tunnels and control-plane counters.
+    ShowControl,
+    /// `monitor`: live control messages.
+    Monitor,
     Help,
     Version,
     /// Everything after `decode`, handed to the decoder untouched.
@@ -223,6 +241,11 @@ pub fn parse(args: &[String], warnings: &mut Vec<String>) -> Result<Parsed, CliE
         parse_del(rest, warnings)?
     } else if matches(word, "show") || matches(word, "lst") || matches(word, "list") {
         parse_show(rest, warnings)?
+    } else if word.len() >= 2 && matches(word, "monitor") {
+        if let Some(extra) = rest.first() {
+            return Err(CliError::UnknownArgument(extra.clone()));
+        }
+        Command::Monitor
     } else if word.len() >= 3 && matches(word, "decode") {
         Command::Decode(rest.to_vec())
     } else if matches(word, "version") {
@@ -367,6 +390,9 @@ fn parse_add(args: &[String], warnings: &mut Vec<String>) -> Result<Command, Cli
     if args.is_empty() {
         return Err(CliError::Usage);
     }
+    if args.iter().any(|a| a == "dynamic") {
+        return parse_add_dynamic(args);
+    }
     let p = parse_params(args, warnings)?;
     if p.help {
         return Ok(Command::Help);
@@ -424,6 +450,101 @@ fn parse_add(args: &[String], warnings: &mut Vec<String>) -> Result<Command, Cli
     Ok(Command::Add { tunnel, session })
 }
 
+/// `add session dynamic tunnel NAME|ID [pw_type eth|none] [remote_end_id S]
+/// [name IF] [cookie_len 0|4|8] [seq ...] [l2spec_type ...] [mtu N]`.
+fn parse_add_dynamic(args: &[String]) -> Result<Command, CliError> {
+    let mut spec = DynamicSessionSpec {
+        l2spec_type: L2SpecType::Default,
+        ..DynamicSessionSpec::default()
+    };
+    let (mut session, mut tunnel) = (false, None);
+    let (mut send_seq, mut recv_seq) = (false, false);
+    let mut it = args.iter();
+    while let Some(kw) = it.next() {
+        let mut value = || {
+            it.next().ok_or_else(|| CliError::Incomplete {
+                keyword: kw.clone(),
+            })
+        };
+        match kw.as_str() {
+            "dynamic" => {}
+            "tunnel" | "tunnel_id" | "tid" => tunnel = Some(value()?.clone()),
+            "pw_type" => {
+                let v = value()?;
+                spec.pw_type = match v.as_str() {
+                    "eth" | "ethernet" => PseudowireType::Ethernet,
+                    "none" => PseudowireType::Null,
+                    _ => {
+                        return Err(CliError::Invalid {
+                            arg: v.clone(),
+                            reason: "pw_type must be eth or none".into(),
+                        })
+                    }
+                };
+            }
+            "remote_end_id" => spec.remote_end_id = Some(value()?.clone()),
+            "name" => {
+                let v = value()?;
+                check_ifname(v)?;
+                spec.name = Some(v.clone());
+            }
+            "cookie_len" => {
+                let v = value()?;
+                spec.cookie_len = match v.as_str() {
+                    "0" => 0,
+                    "4" => 4,
+                    "8" => 8,
+                    _ => {
+                        return Err(CliError::Invalid {
+                            arg: v.clone(),
+                            reason: "cookie_len must be 0, 4 or 8".into(),
+                        })
+                    }
+                };
+            }
+            "l2spec_type" => {
+                let v = value()?;
+                spec.l2spec_type = if v.eq_ignore_ascii_case("default") {
+                    L2SpecType::Default
+                } else if v.eq_ignore_ascii_case("none") {
+                    L2SpecType::None
+                } else {
+                    return Err(CliError::UnknownL2Spec(v.clone()));
+                };
+            }
+            "seq" => {
+                let v = value()?;
+                match v.to_ascii_lowercase().as_str() {
+                    "both" => (send_seq, recv_seq) = (true, true),
+                    "recv" => recv_seq = true,
+                    "send" => send_seq = true,
+                    "none" => (send_seq, recv_seq) = (false, false),
+                    _ => return Err(CliError::UnknownSeq(v.clone())),
+                }
+            }
+            "mtu" => {
+                let v = value()?;
+                let mtu = parse_uint(v, u64::from(u32::MAX)).ok_or_else(|| CliError::Invalid {
+                    arg: v.clone(),
+                    reason: "invalid MTU for mtu".into(),
+                })?;
+                spec.mtu = Some(mtu as u32);
+            }
+            w if matches(w, "session") => session = true,
+            _ => return Err(CliError::UnknownArgument(kw.clone())),
+        }
+    }
+    if !session {
+        return Err(CliError::Invalid {
+            arg: "dynamic".into(),
+            reason: "only sessions are added dynamically (tunnels come from l2tpd --config)".into(),
+        });
+    }
+    spec.tunnel = tunnel.ok_or(CliError::Missing("tunnel"))?;
+    spec.seq = SeqMode::from_flags(send_seq, recv_seq);
+    Ok(Command::AddDynamic(spec))
+}
+
 fn parse_del(args: &[String], warnings: &mut Vec<String>) -> Result<Command, CliError> {
     if args.is_empty() {
         return Err(CliError::Usage);
@@ -460,6 +581,14 @@ fn parse_del(args: &[String], warnings: &mut Vec<String>) -> Result<Command, Cli
 fn parse_show(args: &[String], warnings: &mut Vec<String>) -> Result<Command, CliError> {
     if args.is_empty() {
         return Err(CliError::Usage);
+    }
+    if let [w, rest @ ..] = args {
+        if w.len() >= 2 && matches(w, "control") {
+            if let Some(extra) = rest.first() {
+                return Err(CliError::UnknownArgument(extra.clone()));
+            }
+            return Ok(Command::ShowControl);
+        }
     }
     let p = parse_params(args, warnings)?;
     if p.help {
@@ -1112,5 +1241,77 @@ mod tests {
         // "de" stays delete, as in ip l2tp.
         assert_eq!(cmd("de tunnel tid 1"), Command::DelTunnel { tunnel_id: 1 });
         assert_eq!(err("de"), CliError::Usage);
+    }
+
+    #[test]
+    fn add_session_dynamic() {
+        let c = cmd(
+            "add session dynamic tunnel to-b pw_type eth remote_end_id pw-1 name l2tpeth0 \
+                     cookie_len 8 seq both l2spec_type default mtu 1400",
+        );
+        assert_eq!(
+            c,
+            Command::AddDynamic(DynamicSessionSpec {
+                tunnel: "to-b".into(),
+                pw_type: PseudowireType::Ethernet,
+                remote_end_id: Some("pw-1".into()),
+                name: Some("l2tpeth0".into()),
+                cookie_len: 8,
+                l2spec_type: L2SpecType::Default,
+                seq: SeqMode::Both,
+                mtu: Some(1400),
+            })
+        );
+        let Command::AddDynamic(s) = cmd("a s dynamic tunnel 1234 pw_type none") else {
+            panic!()
+        };
+        assert_eq!(
+            (s.tunnel.as_str(), s.pw_type),
+            ("1234", PseudowireType::Null)
+        );
+        assert_eq!(
+            (s.cookie_len, s.seq, s.l2spec_type),
+            (0, SeqMode::None, L2SpecType::Default)
+        );
+        assert_eq!(err("add session dynamic"), CliError::Missing("tunnel"));
+        assert!(matches!(
+            err("add tunnel dynamic tunnel x"),
+            CliError::Invalid { .. }
+        ));
+        assert!(matches!(
+            err("add session dynamic tunnel x cookie_len 3"),
+            CliError::Invalid { .. }
+        ));
+        assert!(matches!(
+            err("add session dynamic tunnel x pw_type ppp"),
+            CliError::Invalid { .. }
+        ));
+        assert_eq!(
+            err("add session dynamic tunnel x bogus 1"),
+            CliError::UnknownArgument("bogus".into())
+        );
+        assert!(matches!(
+            err("add session dynamic tunnel"),
+            CliError::Incomplete { .. }
+        ));
+    }
+
+    #[test]
+    fn monitor_and_show_control() {
+        assert_eq!(cmd("monitor"), Command::Monitor);
+        assert_eq!(cmd("mon"), Command::Monitor);
+        assert!(parse(&args("-j monitor")).unwrap().global.json);
+        assert_eq!(err("monitor x"), CliError::UnknownArgument("x".into()));
+        assert_eq!(cmd("show control"), Command::ShowControl);
+        assert_eq!(cmd("s co"), Command::ShowControl);
+        assert_eq!(err("show control x"), CliError::UnknownArgument("x".into()));
+        // `del session` of a dynamic session is the usual grammar.
+        assert_eq!(
+            cmd("del session tunnel_id 5 session_id 6"),
+            Command::DelSession {
+                tunnel_id: 5,
+                session_id: 6
+            }
+        );
     }
 }

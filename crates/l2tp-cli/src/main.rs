@@ -1,5 +1,7 @@
-//! `l2tp`: manage static L2TPv3 pseudowires on `l2tpd` with the `ip l2tp`
-//! grammar, and decode L2TP captures (`l2tp decode`).
+//! `l2tp`: manage L2TPv3 pseudowires on `l2tpd` with the `ip l2tp`
+//! grammar (static ones, and dynamic sessions the daemon negotiates with its
+//! peers), watch the control protocol (`l2tp monitor`) and decode L2TP
+//! captures (`l2tp decode`).
 //!
 //! Exit status, as `ip`: 0 success, 255 (-1) command-line error,
 //! 1 cannot reach the daemon, 2 the daemon refused the request.
@@ -141,6 +143,44 @@ fn run(global: &Global, command: Command) -> Result<(), ClientError> {
             }),
             r => return Err(unexpected(r)),
         },
+        Command::AddDynamic(spec) => match client.call(Request::AddDynamicSession(spec))? {
+            Response::SessionRequested {
+                tunnel_id,
+                session_id,
+            } => out(&if global.json {
+                format!("{{\"tunnel_id\":{tunnel_id},\"session_id\":{session_id}}}\n")
+            } else {
+                format!("Requested session {session_id} in tunnel {tunnel_id}\n")
+            }),
+            r => return Err(unexpected(r)),
+        },
+        Command::ShowControl => match client.call(Request::ShowControl)? {
+            Response::Control(c) => out(&if global.json {
+                show::control_status_json(&c, global.pretty)
+            } else {
+                show::control_status_text(&c)
+            }),
+            r => return Err(unexpected(r)),
+        },
+        Command::Monitor => {
+            for m in client.monitor()? {
+                let m = m?;
+                let line = if global.json {
+                    show::monitor_json(&m)
+                } else {
+                    show::monitor_text(&m)
+                };
+                // Stop when the reader went away (`l2tp monitor | head`).
+                let mut stdout = std::io::stdout().lock();
+                if stdout
+                    .write_all(line.as_bytes())
+                    .and_then(|()| stdout.flush())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
         Command::Help | Command::Version | Command::Decode(_) => {}
     }
     Ok(())

@@ -3,7 +3,10 @@
 
 use std::fmt::Write;
 
-use l2tp_api::{Counters, Encap, SessionState, TunnelState};
+use l2tp_api::{
+    ControlCounters, ControlStatus, Counters, Encap, MonitorMessage, SessionControl, SessionState,
+    TunnelControl, TunnelState,
+};
 use serde::Serialize;
 
 /// Text form of `show tunnel`.
@@ -35,11 +38,76 @@ pub fn tunnels_text(tunnels: &[TunnelState], stats: bool) -> String {
             };
             let _ = writeln!(out, "  UDP checksum: {csum}");
         }
+        if let Some(c) = &t.control {
+            control_text(&mut out, c, stats);
+        }
         if stats {
             counters_text(&mut out, &t.stats);
         }
     }
     out
+}
+
+/// The extra lines of a dynamic tunnel (ip l2tp has no such tunnels).
+fn control_text(out: &mut String, c: &TunnelControl, stats: bool) {
+    let _ = write!(
+        out,
+        "  Dynamic tunnel \"{}\": {}, {}",
+        c.name,
+        c.state,
+        if c.initiator {
+            "initiator"
+        } else {
+            "responder"
+        }
+    );
+    if c.authenticated {
+        out.push_str(", authenticated");
+    }
+    out.push('\n');
+    let _ = write!(
+        out,
+        "  Peer host {}",
+        c.peer_host_name.as_deref().unwrap_or("-")
+    );
+    if let Some(r) = c.peer_router_id {
+        let _ = write!(out, ", router ID {}", std::net::Ipv4Addr::from(r));
+    }
+    let _ = writeln!(out, ", control sessions {}", c.sessions);
+    if stats {
+        control_counters_text(out, &c.stats);
+    }
+}
+
+fn control_counters_text(out: &mut String, c: &ControlCounters) {
+    let _ = writeln!(
+        out,
+        "  control tx {} retransmit {} acks {} hello {} unacked {}",
+        c.tx_messages, c.retransmissions, c.tx_acks, c.hellos_sent, c.unacked
+    );
+    let _ = writeln!(
+        out,
+        "  control rx {} acks {} duplicates {} out_of_order {} out_of_window {} bad_digest {} malformed {}",
+        c.rx_messages, c.rx_acks, c.duplicates, c.out_of_order, c.out_of_window, c.bad_digest, c.malformed
+    );
+}
+
+fn session_control_text(out: &mut String, c: &SessionControl) {
+    let _ = write!(out, "  Dynamic session in tunnel \"{}\"", c.tunnel_name);
+    if !c.remote_end_id.is_empty() {
+        let _ = write!(out, ", remote end ID {}", c.remote_end_id);
+    }
+    let _ = writeln!(
+        out,
+        ", {}, serial {}, peer circuit {}",
+        if c.initiator {
+            "initiator"
+        } else {
+            "responder"
+        },
+        c.serial_number,
+        if c.peer_circuit_active { "up" } else { "down" }
+    );
 }
 
 /// Text form of `show session`. Like ip l2tp, the cookie, peer cookie and
@@ -77,6 +145,9 @@ pub fn sessions_text(sessions: &[SessionState], stats: bool) -> String {
             }
         }
         out.push('\n');
+        if let Some(c) = &s.control {
+            session_control_text(&mut out, c);
+        }
         if stats {
             counters_text(&mut out, &s.stats);
         }
@@ -123,6 +194,8 @@ struct TunnelJson<'a> {
     origin: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<&'a Counters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control: Option<&'a TunnelControl>,
 }
 
 /// One session in `ip -j l2tp show session`'s keys, then ours.
@@ -149,6 +222,8 @@ struct SessionJson<'a> {
     origin: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<&'a Counters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    control: Option<&'a SessionControl>,
 }
 
 /// JSON form of `show tunnel`: an array, one object per tunnel.
@@ -171,6 +246,7 @@ pub fn tunnels_json(tunnels: &[TunnelState], stats: bool, pretty: bool) -> Strin
                 checksum_rx: (udp && !v4).then_some(t.udp6_csum_rx),
                 origin: t.origin.as_str(),
                 stats: stats.then_some(&t.stats),
+                control: t.control.as_ref(),
             }
         })
         .collect();
@@ -196,9 +272,131 @@ pub fn sessions_json(sessions: &[SessionState], stats: bool, pretty: bool) -> St
             mtu: s.mtu,
             origin: s.origin.as_str(),
             stats: stats.then_some(&s.stats),
+            control: s.control.as_ref(),
         })
         .collect();
     to_json(&items, pretty)
+}
+
+/// Text form of `show control`.
+pub fn control_status_text(c: &ControlStatus) -> String {
+    let mut out = String::new();
+    for l in &c.listeners {
+        let _ = writeln!(out, "Listening on {l}");
+    }
+    for t in &c.tunnels {
+        let _ = writeln!(
+            out,
+            "Tunnel \"{}\" ({}), encap {}, {} -> {}: {}",
+            t.name,
+            if t.initiate { "initiator" } else { "responder" },
+            t.encap.show_name(),
+            t.local,
+            t.peer,
+            t.state
+        );
+        let mut line = format!("  attempts {} established {}", t.attempts, t.established);
+        if let Some(id) = t.tunnel_id {
+            let _ = write!(line, " tunnel_id {id}");
+        }
+        if let Some(ms) = t.retry_in_ms {
+            let _ = write!(line, " retry in {:.1} s", ms as f64 / 1000.0);
+        }
+        let _ = writeln!(out, "{line}");
+        if let Some(e) = &t.last_error {
+            let _ = writeln!(out, "  last error: {e}");
+        }
+    }
+    for e in &c.endpoints {
+        let _ = writeln!(
+            out,
+            "Endpoint {}: rx {} malformed {} unknown_tunnel {} bad_digest {} rejected {} v2_rejected {} stateless_replies {}",
+            e.encap.show_name(),
+            e.rx_datagrams,
+            e.rx_malformed,
+            e.rx_unknown_tunnel,
+            e.bad_digest,
+            e.rejected,
+            e.v2_rejected,
+            e.stateless_replies
+        );
+    }
+    if c.tunnels.is_empty() {
+        out.push_str("No control plane (l2tpd runs without --config)\n");
+    }
+    out
+}
+
+pub fn control_status_json(c: &ControlStatus, pretty: bool) -> String {
+    to_json(c, pretty)
+}
+
+/// AVPs worth a place on a monitor line; the rest is in `-j` output.
+const KEY_AVPS: &[&str] = &[
+    "Result Code",
+    "Host Name",
+    "Assigned Control Connection ID",
+    "Local Session ID",
+    "Remote Session ID",
+    "Pseudowire Type",
+    "Remote End ID",
+    "Assigned Cookie",
+    "L2-Specific Sublayer",
+    "Data Sequencing",
+    "Circuit Status",
+    "Message Digest",
+];
+
+/// `HH:MM:SS.mmm` (UTC) of a Unix time in milliseconds.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        (s / 3600) % 24,
+        (s / 60) % 60,
+        s % 60,
+        ms % 1000
+    )
+}
+
+/// One `l2tp monitor` line: time, direction, peer, tunnel, message, Ns/Nr,
+/// key AVPs.
+pub fn monitor_text(m: &MonitorMessage) -> String {
+    let mut out = format!(
+        "{} {} {} {} tunnel {} {}{} Ns {} Nr {}",
+        clock(m.time_ms),
+        if m.direction == "sent" {
+            "send"
+        } else {
+            "recv"
+        },
+        if m.direction == "sent" { "->" } else { "<-" },
+        m.peer,
+        m.tunnel_id.map_or("-".to_string(), |t| t.to_string()),
+        m.message,
+        if m.retransmit { " (retransmit)" } else { "" },
+        m.ns,
+        m.nr
+    );
+    for a in m
+        .avps
+        .iter()
+        .filter(|a| KEY_AVPS.contains(&a.name.as_str()))
+    {
+        let key: String = a.name.split(|c: char| c == ' ' || c == '-').collect();
+        if a.name == "Message Digest" {
+            out.push_str(" MessageDigest");
+        } else {
+            let _ = write!(out, " {key}={}", a.value);
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// `l2tp -j monitor`: one JSON object per line.
+pub fn monitor_json(m: &MonitorMessage) -> String {
+    to_json(m, false)
 }
 
 fn to_json<T: Serialize>(value: &T, pretty: bool) -> String {
@@ -239,6 +437,7 @@ mod tests {
             origin: Origin::Static,
             session_count: 0,
             stats: Counters::default(),
+            control: None,
         }
     }
 
@@ -259,6 +458,7 @@ mod tests {
             reorder_timeout_ms: None,
             origin: Origin::Static,
             stats: Counters::default(),
+            control: None,
         }
     }
 
@@ -449,5 +649,151 @@ mod tests {
                 "reorder_timeout": 50, "send_seq": null, "l2spec_type": "default", "mtu": 1446,
                 "origin": "static"}])
         );
+    }
+
+    fn dynamic_tunnel() -> TunnelState {
+        let mut t = tunnel("198.18.0.1", "198.18.0.2", Encap::Udp);
+        t.origin = Origin::Dynamic;
+        t.control = Some(TunnelControl {
+            name: "to-b".into(),
+            state: "established".into(),
+            initiator: true,
+            authenticated: true,
+            peer_host_name: Some("lcce-b".into()),
+            peer_router_id: Some(0xc612_0002),
+            peer_vendor_name: None,
+            sessions: 1,
+            stats: ControlCounters {
+                tx_messages: 5,
+                bad_digest: 2,
+                ..ControlCounters::default()
+            },
+        });
+        t
+    }
+
+    #[test]
+    fn dynamic_tunnel_text_adds_control_lines() {
+        let text = tunnels_text(&[dynamic_tunnel()], false);
+        assert!(
+            text.ends_with(
+                "  UDP checksum: disabled\n  Dynamic tunnel \"to-b\": established, initiator, \
+             authenticated\n  Peer host lcce-b, router ID 198.18.0.2, control sessions 1\n"
+            ),
+            "{text}"
+        );
+        let text = tunnels_text(&[dynamic_tunnel()], true);
+        assert!(
+            text.contains("  control tx 5 retransmit 0 acks 0 hello 0 unacked 0\n"),
+            "{text}"
+        );
+        assert!(text.contains(" bad_digest 2 "), "{text}");
+        let v: serde_json::Value =
+            serde_json::from_str(&tunnels_json(&[dynamic_tunnel()], false, false)).unwrap();
+        assert_eq!(v[0]["origin"], "dynamic");
+        assert_eq!(v[0]["control"]["name"], "to-b");
+        assert_eq!(v[0]["control"]["stats"]["bad_digest"], 2);
+    }
+
+    #[test]
+    fn dynamic_session_text() {
+        let mut s = session();
+        s.origin = Origin::Dynamic;
+        s.control = Some(SessionControl {
+            tunnel_name: "to-b".into(),
+            remote_end_id: "pw-1".into(),
+            serial_number: 7,
+            initiator: false,
+            peer_circuit_active: true,
+        });
+        let text = sessions_text(&[s.clone()], false);
+        assert!(text.ends_with(
+            "offset 0, peer offset 0\n\n  Dynamic session in tunnel \"to-b\", remote end ID pw-1, \
+             responder, serial 7, peer circuit up\n"
+        ), "{text}");
+        let v: serde_json::Value =
+            serde_json::from_str(&sessions_json(&[s], false, false)).unwrap();
+        assert_eq!(v[0]["control"]["remote_end_id"], "pw-1");
+    }
+
+    #[test]
+    fn monitor_lines() {
+        let m = MonitorMessage {
+            time_ms: 3_600_000 * 25 + 61_234,
+            direction: "sent".into(),
+            encap: Encap::Udp,
+            peer: "198.18.0.2:1701".into(),
+            tunnel_id: Some(77),
+            ccid: 0,
+            message: "SCCRQ".into(),
+            ns: 0,
+            nr: 0,
+            retransmit: true,
+            avps: vec![
+                l2tp_api::MonitorAvp {
+                    name: "Message Digest".into(),
+                    value: "{}".into(),
+                },
+                l2tp_api::MonitorAvp {
+                    name: "Host Name".into(),
+                    value: "\"lcce-a\"".into(),
+                },
+                l2tp_api::MonitorAvp {
+                    name: "Vendor Name".into(),
+                    value: "\"x\"".into(),
+                },
+                l2tp_api::MonitorAvp {
+                    name: "Assigned Control Connection ID".into(),
+                    value: "77".into(),
+                },
+            ],
+        };
+        assert_eq!(
+            monitor_text(&m),
+            "01:01:01.234 send -> 198.18.0.2:1701 tunnel 77 SCCRQ (retransmit) Ns 0 Nr 0 \
+             MessageDigest HostName=\"lcce-a\" AssignedControlConnectionID=77\n"
+        );
+        let mut r = m.clone();
+        r.direction = "received".into();
+        r.tunnel_id = None;
+        r.avps.clear();
+        r.retransmit = false;
+        assert_eq!(
+            monitor_text(&r),
+            "01:01:01.234 recv <- 198.18.0.2:1701 tunnel - SCCRQ Ns 0 Nr 0\n"
+        );
+        let v: serde_json::Value = serde_json::from_str(&monitor_json(&m)).unwrap();
+        assert_eq!(v["message"], "SCCRQ");
+        assert_eq!(v["avps"][1]["name"], "Host Name");
+        assert_eq!(monitor_json(&m).lines().count(), 1);
+    }
+
+    #[test]
+    fn control_status_text_names_state_and_errors() {
+        let c = ControlStatus {
+            listeners: vec!["udp 198.18.0.1:1701".into()],
+            tunnels: vec![l2tp_api::ConfiguredTunnel {
+                name: "to-b".into(),
+                encap: Encap::Udp,
+                local: "198.18.0.1:1701".into(),
+                peer: "198.18.0.2:1701".into(),
+                initiate: true,
+                state: "retry-wait".into(),
+                tunnel_id: None,
+                attempts: 3,
+                established: 1,
+                last_error: Some("peer stopped acknowledging".into()),
+                retry_in_ms: Some(2500),
+            }],
+            endpoints: vec![l2tp_api::EndpointCounters {
+                encap: Encap::Udp,
+                bad_digest: 4,
+                ..Default::default()
+            }],
+        };
+        let text = control_status_text(&c);
+        assert!(text.starts_with("Listening on udp 198.18.0.1:1701\nTunnel \"to-b\" (initiator), encap UDP, 198.18.0.1:1701 -> 198.18.0.2:1701: retry-wait\n  attempts 3 established 1 retry in 2.5 s\n  last error: peer stopped acknowledging\n"), "{text}");
+        assert!(text.contains("bad_digest 4"), "{text}");
+        assert!(control_status_text(&ControlStatus::default()).contains("without --config"));
     }
 }

@@ -18,6 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 pub mod core;
+pub mod offload;
 pub mod counters;
 pub mod encap;
 pub mod pseudowire;

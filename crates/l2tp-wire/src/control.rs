@@ -72,14 +72,21 @@ impl<T: AsRef<[u8]>> ControlPacket<T> {
 
     /// Checks version, control flags, and that Length covers the header and
     /// fits the buffer (bytes after Length are ignored, e.g. padding).
+    /// Reserved flag bits are ignored, as both RFCs require.
     pub fn check_len(&self) -> Result<()> {
         let buf = self.buffer.as_ref();
         let flags = buf.get(field::FLAGS).map(be16).ok_or(Error::Truncated)?;
-        Version::from_number((flags & VER_MASK) as u8)?;
+        let version = Version::from_number((flags & VER_MASK) as u8)?;
         if flags & T_BIT == 0 {
             return Err(Error::UnexpectedData);
         }
-        if flags & (L_BIT | S_BIT) != (L_BIT | S_BIT) || flags & (O_BIT | P_BIT) != 0 {
+        // O and P are defined (and must be 0 on control) only in v2; in v3
+        // those bits are reserved and ignored on receipt.
+        let forbidden = match version {
+            Version::V2 => O_BIT | P_BIT,
+            Version::V3 => 0,
+        };
+        if flags & (L_BIT | S_BIT) != (L_BIT | S_BIT) || flags & forbidden != 0 {
             return Err(Error::BadControlFlags(flags));
         }
         if buf.len() < HEADER_LEN {
@@ -364,6 +371,10 @@ mod tests {
         assert_eq!(
             ControlHeaderRepr::parse_bytes(&[0x80, 0x02, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0]),
             Err(Error::BadControlFlags(0x8002))
+        );
+        // v3 treats the v2 O/P positions as reserved: accepted.
+        assert!(
+            ControlHeaderRepr::parse_bytes(&[0xcb, 0x03, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0]).is_ok()
         );
         assert_eq!(
             ControlHeaderRepr::parse_bytes(&[0xc8, 0x01, 0, 12, 0, 0, 0, 0, 0, 0, 0, 0]),

@@ -29,8 +29,8 @@ pub enum Error {
     UnexpectedData,
     /// A data message carries session ID 0, which is reserved (RFC 3931 4.1).
     ZeroSessionId,
-    /// A control header lacks the L or S bit, or sets O/P (RFC 2661 3.1,
-    /// RFC 3931 3.2.1); holds the 16 flag/version bits as received.
+    /// A control header lacks the L or S bit, or (v2) sets O/P (RFC 2661
+    /// 3.1, RFC 3931 3.2.1); holds the 16 flag/version bits as received.
     BadControlFlags(u16),
     /// Over IP a control message must start with 32 zero bits (RFC 3931
     /// 4.1.1.2); this is the session ID found there.
@@ -151,7 +151,7 @@ impl fmt::Display for Error {
             Error::ZeroSessionId => write!(f, "data message with reserved session ID 0"),
             Error::BadControlFlags(b) => write!(
                 f,
-                "control header flags {b:#06x}: L and S must be set, O and P clear"
+                "control header flags {b:#06x}: L and S must be set (and v2 O, P clear)"
             ),
             Error::NonZeroControlPrefix(s) => {
                 write!(f, "control message over IP: leading session ID is {s}, not 0")

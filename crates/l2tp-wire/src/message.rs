@@ -376,6 +376,34 @@ pub fn verify_digest(buf: &[u8], sec: &Security<'_>) -> Result<()> {
     Err(last_err)
 }
 
+/// The hiding key, derived on first use since most messages hide nothing
+/// (v2 uses the secret as is; v3 derives it, RFC 3931 5.3).
+struct HidingKey<'a> {
+    version: Version,
+    secret: Option<&'a [u8]>,
+    v3: Option<[u8; 16]>,
+}
+
+impl<'a> HidingKey<'a> {
+    fn new(version: Version, secret: Option<&'a [u8]>) -> HidingKey<'a> {
+        HidingKey {
+            version,
+            secret,
+            v3: None,
+        }
+    }
+
+    fn get(&mut self, attr_type: u16) -> Result<&[u8]> {
+        let s = self
+            .secret
+            .ok_or(Error::HiddenWithoutSecret { attr_type })?;
+        Ok(match self.version {
+            Version::V2 => s,
+            Version::V3 => self.v3.get_or_insert_with(|| hidden::v3_hiding_key(s)),
+        })
+    }
+}
+
 /// A parsed (or to-be-emitted) control message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Message {
@@ -567,10 +595,7 @@ impl Message {
     /// show incomplete messages). Structure errors are still errors.
     pub fn parse_unvalidated(buf: &[u8], sec: &Security<'_>) -> Result<Message> {
         let (header, body) = ControlHeaderRepr::parse_bytes(buf)?;
-        let hiding_key: Option<Vec<u8>> = sec.secret.map(|s| match header.version {
-            Version::V2 => s.to_vec(),
-            Version::V3 => hidden::v3_hiding_key(s).to_vec(),
-        });
+        let mut hiding_key = HidingKey::new(header.version, sec.secret);
         let mut avps = Vec::new();
         let mut random_vector: Option<Vec<u8>> = None;
         for (i, raw) in avp::iter(body).enumerate() {
@@ -597,9 +622,7 @@ impl Message {
             }
             let clear;
             let value_bytes: &[u8] = if raw.hidden {
-                let key = hiding_key.as_deref().ok_or(Error::HiddenWithoutSecret {
-                    attr_type: raw.attr_type,
-                })?;
+                let key = hiding_key.get(raw.attr_type)?;
                 let rv = random_vector
                     .as_deref()
                     .ok_or(Error::HiddenWithoutRandomVector {
@@ -649,10 +672,7 @@ impl Message {
                 return Err(Error::HiddenMessageType);
             }
         }
-        let hiding_key: Option<Vec<u8>> = sec.secret.map(|s| match self.header.version {
-            Version::V2 => s.to_vec(),
-            Version::V3 => hidden::v3_hiding_key(s).to_vec(),
-        });
+        let mut hiding_key = HidingKey::new(self.header.version, sec.secret);
         let mut out = vec![0u8; HEADER_LEN];
         let mut rv: Option<Vec<u8>> = None;
         // Every digest field is read as zeros while hashing (RFC 3931
@@ -685,9 +705,7 @@ impl Message {
                 digests.push((start..start + value.len() - 1, dt));
             }
             if a.hidden {
-                let key = hiding_key
-                    .as_deref()
-                    .ok_or(Error::HiddenWithoutSecret { attr_type })?;
+                let key = hiding_key.get(attr_type)?;
                 let rv = rv
                     .as_deref()
                     .ok_or(Error::HiddenWithoutRandomVector { attr_type })?;

@@ -357,6 +357,26 @@ proptest! {
     }
 
     #[test]
+    fn control_bytes_round_trip(mut x in vec(any::<u8>(), 12..40), v3 in any::<bool>()) {
+        x[0] |= 0xc8;
+        if !v3 {
+            x[0] &= !0x03;
+        }
+        x[1] = (x[1] & 0xf0) | if v3 { 3 } else { 2 };
+        let n = x.len() as u16;
+        x[2..4].copy_from_slice(&n.to_be_bytes());
+        let (h, body) = ControlHeaderRepr::parse_bytes(&x).unwrap();
+        prop_assert_eq!(body, &x[12..]);
+        let mut out = [0u8; 12];
+        h.emit_bytes(&mut out).unwrap();
+        // Reserved bits are ignored on receipt and sent as zero.
+        let mut want = x[..12].to_vec();
+        want[0] = 0xc8;
+        want[1] &= 0x0f;
+        prop_assert_eq!(&out[..], &want[..]);
+    }
+
+    #[test]
     fn avp_value_round_trip(v in avp_value()) {
         let (vendor, attr) = v.vendor_attr();
         let b = v.to_bytes();

@@ -164,3 +164,147 @@ fn tshark_flags_a_corrupted_digest() {
     common::cleanup(&p);
     assert_eq!(flagged, 1, "tshark should flag exactly the corrupted frame");
 }
+
+fn l2tp_wire_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// An Ethernet frame carrying a tiny IPv4/UDP packet, as a pseudowire
+/// payload.
+fn eth_frame() -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    f.extend_from_slice(&ipv4_udp([198, 18, 1, 1], [198, 18, 1, 2], b"hello"));
+    f
+}
+
+#[test]
+fn tshark_decodes_v3_and_v2_data_headers() {
+    use l2tp_wire::data::{Cookie, Encap, L2SpecType, V3DataRepr};
+    use l2tp_wire::v2::DataRepr;
+
+    // tshark learns PW type, cookies and sublayer from the ICRQ/ICRP, as a
+    // real peer would; the data frames then must match what was signalled.
+    let payload = eth_frame();
+    let a_to_b = V3DataRepr {
+        session_id: 0x0000_2002,               // B's Local Session ID (ICRP)
+        cookie: Cookie::from_u32(0xdead_beef), // B's Assigned Cookie
+        seq: Some(0x00ab_cdef),
+        l2spec: L2SpecType::Default,
+    };
+    let b_to_a = V3DataRepr {
+        session_id: 0x0000_1001,
+        cookie: Cookie::from_u64(0x8899_aabb_ccdd_eeff),
+        seq: Some(7),
+        l2spec: L2SpecType::Default,
+    };
+    for encap in [Encap::Ip, Encap::Udp] {
+        let (mut frames, _) = v3_frames(encap == Encap::Ip);
+        frames.truncate(8); // SCCRQ .. ICCN
+        frames.remove(3); // not the StopCCN
+        for (r, s, d) in [(a_to_b, A, B), (b_to_a, B, A)] {
+            let mut pkt = vec![0u8; r.header_len(encap)];
+            r.emit(encap, &mut pkt).unwrap();
+            pkt.extend_from_slice(&payload);
+            frames.push(match encap {
+                Encap::Ip => ipv4(s, d, 115, &pkt),
+                Encap::Udp => ipv4_udp(s, d, &pkt),
+            });
+        }
+        let p = scratch("v3data");
+        write_pcap(&p, &frames);
+        let out = tshark(
+            &p,
+            &[
+                "-Y",
+                "l2tp.sid != 0",
+                "-T",
+                "fields",
+                "-E",
+                "separator=|",
+                "-E",
+                "occurrence=l",
+                "-e",
+                "l2tp.sid",
+                "-e",
+                "l2tp.cookie",
+                "-e",
+                "l2tp.l2_spec_s",
+                "-e",
+                "l2tp.l2_spec_sequence",
+                "-e",
+                "eth.dst",
+                "-e",
+                "ip.dst",
+                "-e",
+                "_ws.malformed",
+            ],
+        );
+        common::cleanup(&p);
+        let rows: Vec<&str> = out.lines().collect();
+        assert_eq!(rows.len(), 2, "{out}");
+        for (row, r) in rows.iter().zip([a_to_b, b_to_a]) {
+            let c: Vec<&str> = row.split('|').collect();
+            assert_eq!(c[0], format!("0x{:08x}", r.session_id), "{encap:?} {row}");
+            assert_eq!(
+                c[1].replace(':', ""),
+                l2tp_wire_hex(r.cookie.as_bytes()),
+                "{encap:?} {row}"
+            );
+            assert_eq!(c[2], "1", "{row}");
+            assert_eq!(c[3], r.seq.unwrap().to_string(), "{row}");
+            // The tunnelled Ethernet frame and its IPv4 packet decode.
+            assert_eq!(c[4], "02:00:00:00:00:02", "{encap:?} {row}");
+            assert_eq!(c[5], "198.18.1.2", "{row}");
+            assert_eq!(c[6], "", "{row}");
+        }
+    }
+
+    let r = DataRepr {
+        length: None,
+        tunnel_id: 4711,
+        session_id: 42,
+        ns_nr: Some((5, 0)),
+        offset: Some(3),
+        priority: true,
+    };
+    // PPP in HDLC-like framing: address/control, then LCP echo request.
+    let ppp = [0xff, 0x03, 0xc0, 0x21, 0x09, 0x01, 0x00, 0x08, 0, 0, 0, 0];
+    let r = r.with_payload_len(ppp.len()).unwrap();
+    let mut pkt = vec![0u8; r.header_len()];
+    r.emit_bytes(&mut pkt).unwrap();
+    pkt.extend_from_slice(&ppp);
+    let p = scratch("v2data");
+    write_pcap(&p, &[ipv4_udp(A, B, &pkt)]);
+    let out = tshark(
+        &p,
+        &[
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+            "-e",
+            "l2tp.tunnel",
+            "-e",
+            "l2tp.session",
+            "-e",
+            "l2tp.Ns",
+            "-e",
+            "l2tp.offset",
+            "-e",
+            "l2tp.priority",
+            "-e",
+            "l2tp.length",
+            "-e",
+            "ppp.protocol",
+            "-e",
+            "ppp.code",
+            "-e",
+            "_ws.malformed",
+        ],
+    );
+    common::cleanup(&p);
+    assert_eq!(
+        out.trim_end(),
+        format!("4711|42|5|3|1|{}|0xc021|9|", r.length.unwrap())
+    );
+}

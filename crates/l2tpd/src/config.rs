@@ -213,10 +213,7 @@ impl Parser {
         match t.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(v) => Err(self.err(
-                Some(key),
-                format!("expected a string, got {}", describe(v)),
-            )),
+            Some(v) => Err(self.err(Some(key), format!("expected a string, got {}", describe(v)))),
         }
     }
 
@@ -231,7 +228,13 @@ impl Parser {
         }
     }
 
-    fn integer(&self, t: &Table, key: &str, min: i64, max: i64) -> Result<Option<i64>, ConfigError> {
+    fn integer(
+        &self,
+        t: &Table,
+        key: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<i64>, ConfigError> {
         match t.get(key) {
             None => Ok(None),
             Some(Value::Integer(i)) if (min..=max).contains(i) => Ok(Some(*i)),
@@ -247,7 +250,12 @@ impl Parser {
     }
 
     /// Seconds as an integer or a float; `zero_ok` allows 0 (e.g. "never").
-    fn seconds(&self, t: &Table, key: &str, zero_ok: bool) -> Result<Option<Duration>, ConfigError> {
+    fn seconds(
+        &self,
+        t: &Table,
+        key: &str,
+        zero_ok: bool,
+    ) -> Result<Option<Duration>, ConfigError> {
         let secs = match t.get(key) {
             None => return Ok(None),
             Some(Value::Integer(i)) => *i as f64,
@@ -326,7 +334,10 @@ impl Parser {
             if !names.insert(td.name.as_str()) {
                 return Err(self.err(
                     None,
-                    format!("two tunnels are named \"{}\"; names must be unique", td.name),
+                    format!(
+                        "two tunnels are named \"{}\"; names must be unique",
+                        td.name
+                    ),
                 ));
             }
             for s in &td.sessions {
@@ -416,7 +427,12 @@ impl Parser {
             .unwrap_or(Encap::Udp);
         let initiate = self.boolean(t, "initiate")?.unwrap_or(false);
         let peer = match self.string(t, "peer")? {
-            None => return Err(self.err(Some("peer"), "missing; give the peer's address, or \"any\" to accept anyone")),
+            None => {
+                return Err(self.err(
+                    Some("peer"),
+                    "missing; give the peer's address, or \"any\" to accept anyone",
+                ))
+            }
             Some(s) if s == "any" => {
                 if initiate {
                     return Err(self.err(
@@ -430,7 +446,12 @@ impl Parser {
         };
         let local = match self.string(t, "local")? {
             Some(s) => self.address(&s, "local", encap)?,
-            None => return Err(self.err(Some("local"), "missing; give the address to send from and listen on")),
+            None => {
+                return Err(self.err(
+                    Some("local"),
+                    "missing; give the address to send from and listen on",
+                ))
+            }
         };
         if local.ip().is_unspecified() || local.ip().is_multicast() {
             return Err(self.err(
@@ -459,7 +480,10 @@ impl Parser {
         };
         let secret = match self.string(t, "secret")? {
             Some(s) if s.is_empty() => {
-                return Err(self.err(Some("secret"), "must not be empty (leave it out for no authentication)"))
+                return Err(self.err(
+                    Some("secret"),
+                    "must not be empty (leave it out for no authentication)",
+                ))
             }
             s => s,
         };
@@ -473,7 +497,10 @@ impl Parser {
             None => Some(Duration::from_secs(60)),
             Some(d) if d.is_zero() => None,
             Some(d) if d < Duration::from_millis(100) => {
-                return Err(self.err(Some("hello_interval"), "must be 0 (off) or at least 0.1 seconds"))
+                return Err(self.err(
+                    Some("hello_interval"),
+                    "must be 0 (off) or at least 0.1 seconds",
+                ))
             }
             Some(d) => Some(d),
         };
@@ -504,10 +531,9 @@ impl Parser {
                 let mut out = Vec::new();
                 for (i, v) in a.iter().enumerate() {
                     let Value::Table(st) = v else {
-                        return Err(self.err(
-                            Some("session"),
-                            "expected [[tunnel.session]] sections",
-                        ));
+                        return Err(
+                            self.err(Some("session"), "expected [[tunnel.session]] sections")
+                        );
                     };
                     self.path.push(format!("session {}", i + 1));
                     let s = self.session(st, initiate)?;
@@ -530,7 +556,10 @@ impl Parser {
                     Some("session"),
                     match &s.remote_end_id {
                         Some(r) => format!("two accepting sessions have remote_end_id \"{r}\""),
-                        None => "two accepting sessions have no remote_end_id (only one may match any)".into(),
+                        None => {
+                            "two accepting sessions have no remote_end_id (only one may match any)"
+                                .into()
+                        }
                     },
                 ));
             }
@@ -594,8 +623,12 @@ impl Parser {
             )?
             .unwrap_or(PseudowireType::Ethernet);
         let remote_end_id = match self.string(t, "remote_end_id")? {
-            Some(r) if r.is_empty() => return Err(self.err(Some("remote_end_id"), "must not be empty")),
-            Some(r) if r.len() > 1000 => return Err(self.err(Some("remote_end_id"), "longer than 1000 bytes")),
+            Some(r) if r.is_empty() => {
+                return Err(self.err(Some("remote_end_id"), "must not be empty"))
+            }
+            Some(r) if r.len() > 1000 => {
+                return Err(self.err(Some("remote_end_id"), "longer than 1000 bytes"))
+            }
             r => r,
         };
         let ifname = match self.string(t, "name")? {
@@ -610,7 +643,9 @@ impl Parser {
         let cookie_len = match self.integer(t, "cookie_len", 0, 8)? {
             None => 0,
             Some(n @ (0 | 4 | 8)) => n as u8,
-            Some(n) => return Err(self.err(Some("cookie_len"), format!("expected 0, 4 or 8, got {n}"))),
+            Some(n) => {
+                return Err(self.err(Some("cookie_len"), format!("expected 0, 4 or 8, got {n}")))
+            }
         };
         let seq = self
             .choice(
@@ -660,7 +695,12 @@ pub fn check_ifname(n: &str) -> Result<(), String> {
     if n.is_empty() || n.len() > 15 {
         return Err(format!("\"{n}\" is not 1..15 bytes long"));
     }
-    if n == "." || n == ".." || n.contains('/') || n.contains(':') || n.chars().any(char::is_whitespace) {
+    if n == "."
+        || n == ".."
+        || n.contains('/')
+        || n.contains(':')
+        || n.chars().any(char::is_whitespace)
+    {
         return Err(format!("\"{n}\" is not a valid interface name"));
     }
     if n.contains('%') && (n.matches('%').count() > 1 || !n.contains("%d")) {
@@ -817,8 +857,14 @@ name = "pw1"
         )
         .unwrap();
         let t = &c.tunnels[0];
-        assert_eq!(t.template_for(b"pw-1").unwrap().ifname.as_deref(), Some("pw1"));
-        assert_eq!(t.template_for(b"other").unwrap().ifname.as_deref(), Some("any0"));
+        assert_eq!(
+            t.template_for(b"pw-1").unwrap().ifname.as_deref(),
+            Some("pw1")
+        );
+        assert_eq!(
+            t.template_for(b"other").unwrap().ifname.as_deref(),
+            Some("any0")
+        );
         assert_eq!(t.template_for(b"").unwrap().ifname.as_deref(), Some("any0"));
     }
 

@@ -6,15 +6,19 @@
 //! so a refused request leaves nothing behind.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::time::{Duration, Instant};
 
 use l2tp_api::{
-    ApiError, Counters, Encap, ErrorKind, L2SpecType, Origin, PseudowireType, Request, Response,
-    SessionSpec, SessionState, TunnelSpec, TunnelState, PROTOCOL_VERSION,
+    ApiError, Counters, Encap, ErrorKind, L2SpecType, MonitorMessage, Origin, PseudowireType,
+    Request, Response, SessionSpec, SessionState, TunnelSpec, TunnelState, PROTOCOL_VERSION,
 };
 use l2tp_dataplane as dp;
 use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::lcce::{ControlInput, Lcce, LcceDataplane};
 
 /// The IANA port for L2TP, used when `udp_sport`/`udp_dport` are not given.
 pub const L2TP_PORT: u16 = 1701;
@@ -34,22 +38,87 @@ struct Tunnel {
     sessions: BTreeMap<u32, SessionState>,
 }
 
-/// The daemon's configuration and its data plane.
+/// The daemon's configuration, its control plane and its data plane.
 pub struct Daemon {
-    dataplane: Box<dyn dp::Dataplane>,
+    dataplane: Box<dyn LcceDataplane>,
     tunnels: BTreeMap<u32, Tunnel>,
+    lcce: Lcce,
     device_exists: IfnameProbe,
     shut_down: bool,
 }
 
 impl Daemon {
-    pub fn new(dataplane: Box<dyn dp::Dataplane>, device_exists: IfnameProbe) -> Daemon {
+    pub fn new(dataplane: Box<dyn LcceDataplane>, device_exists: IfnameProbe) -> Daemon {
         Daemon {
             dataplane,
             tunnels: BTreeMap::new(),
+            lcce: Lcce::default(),
             device_exists,
             shut_down: false,
         }
+    }
+
+    /// Starts the control plane of a configuration file: listeners,
+    /// endpoints, initiators. `waker` reaches the control thread.
+    pub fn start_lcce(
+        &mut self,
+        config: Config,
+        waker: SyncSender<ControlInput>,
+    ) -> Result<(), String> {
+        let mut lcce = Lcce::new(config);
+        for (id, t) in &self.tunnels {
+            lcce.note_static_tunnel(*id, true);
+            for sid in t.sessions.keys() {
+                lcce.note_static_session(*sid, true);
+            }
+        }
+        lcce.start(self.dataplane.as_mut(), waker, Instant::now())?;
+        self.lcce = lcce;
+        Ok(())
+    }
+
+    /// A control message from a data-plane socket (control thread).
+    pub fn control_datagram(
+        &mut self,
+        encap: Encap,
+        local: SocketAddr,
+        peer: SocketAddr,
+        data: &[u8],
+    ) {
+        if self.shut_down {
+            return;
+        }
+        self.lcce.handle_datagram(
+            self.dataplane.as_mut(),
+            encap,
+            local,
+            peer,
+            data,
+            Instant::now(),
+        );
+    }
+
+    /// Runs the control plane's due timers (control thread).
+    pub fn control_timeout(&mut self) {
+        if self.shut_down {
+            return;
+        }
+        self.lcce
+            .handle_timeout(self.dataplane.as_mut(), Instant::now());
+    }
+
+    /// When the control thread must call [`Daemon::control_timeout`].
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.lcce.next_deadline()
+    }
+
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down
+    }
+
+    /// A stream of control messages for `l2tp monitor`.
+    pub fn subscribe(&mut self) -> Receiver<MonitorMessage> {
+        self.lcce.subscribe()
     }
 
     /// Answers one request; never panics on any input.
@@ -74,6 +143,18 @@ impl Daemon {
                 tunnel_id,
                 session_id,
             } => self.show_sessions(tunnel_id, session_id),
+            Request::AddDynamicSession(spec) => self
+                .lcce
+                .add_session(self.dataplane.as_mut(), spec, Instant::now())
+                .map(|(tunnel_id, session_id)| Response::SessionRequested {
+                    tunnel_id,
+                    session_id,
+                }),
+            Request::ShowControl => Ok(Response::Control(self.lcce.control_status(Instant::now()))),
+            Request::Monitor => Err(ApiError::new(
+                ErrorKind::BadRequest,
+                "monitor is a stream; the server starts it",
+            )),
         };
         result.unwrap_or_else(Response::Error)
     }
@@ -90,6 +171,7 @@ impl Daemon {
             tunnels = self.tunnels.len(),
             sessions, "removing all tunnels and sessions"
         );
+        self.lcce.shutdown(self.dataplane.as_mut(), Instant::now());
         self.dataplane.shutdown();
         self.tunnels.clear();
         self.shut_down = true;
@@ -128,6 +210,7 @@ impl Daemon {
                 sessions: BTreeMap::new(),
             },
         );
+        self.lcce.note_static_tunnel(state.tunnel_id, true);
         Ok(Response::TunnelAdded(state))
     }
 
@@ -186,6 +269,15 @@ impl Daemon {
                 ),
             ));
         }
+        if self.lcce.tunnel_id_in_use(spec.tunnel_id) {
+            return Err(ApiError::new(
+                ErrorKind::TunnelExists,
+                format!(
+                    "tunnel {} already exists (a dynamic tunnel); pick another tunnel_id",
+                    spec.tunnel_id
+                ),
+            ));
+        }
         Ok(TunnelState {
             tunnel_id: spec.tunnel_id,
             peer_tunnel_id: spec.peer_tunnel_id,
@@ -200,14 +292,24 @@ impl Daemon {
             origin,
             session_count: 0,
             stats: Counters::default(),
+            control: None,
         })
     }
 
     fn del_tunnel(&mut self, tunnel_id: u32) -> Result<Response, ApiError> {
+        if !self.tunnels.contains_key(&tunnel_id) && self.lcce.has_tunnel(tunnel_id) {
+            self.lcce
+                .del_tunnel(self.dataplane.as_mut(), tunnel_id, Instant::now())?;
+            return Ok(Response::Done);
+        }
         let tunnel = self
             .tunnels
             .remove(&tunnel_id)
             .ok_or_else(|| no_such_tunnel(tunnel_id))?;
+        self.lcce.note_static_tunnel(tunnel_id, false);
+        for sid in tunnel.sessions.keys() {
+            self.lcce.note_static_session(*sid, false);
+        }
         // The data plane removes the tunnel's sessions (and devices) with it.
         match self.dataplane.del_tunnel(tunnel_id) {
             Ok(()) | Err(dp::DataplaneError::NoSuchTunnel(_)) => {}
@@ -240,6 +342,12 @@ impl Daemon {
             peer_session_id: spec.peer_session_id,
             pw_type: match spec.pw_type {
                 PseudowireType::Ethernet => dp::PseudowireType::Ethernet,
+                PseudowireType::Null => {
+                    return Err(ApiError::invalid(
+                        "pw_type",
+                        "static sessions need a device; pw_type none is for dynamic sessions",
+                    ))
+                }
             },
             ifname: spec.name.clone(),
             cookie: cookie(spec.cookie)?,
@@ -275,6 +383,7 @@ impl Daemon {
             reorder_timeout_ms: spec.reorder_timeout_ms.filter(|ms| *ms > 0),
             origin,
             stats: Counters::default(),
+            control: None,
         };
         info!(
             tunnel_id = state.tunnel_id,
@@ -286,6 +395,7 @@ impl Daemon {
         );
         tunnel.sessions.insert(spec.session_id, state.clone());
         tunnel.state.session_count = tunnel.sessions.len() as u32;
+        self.lcce.note_static_session(spec.session_id, true);
         Ok(Response::SessionAdded(state))
     }
 
@@ -306,7 +416,26 @@ impl Daemon {
             ));
         }
         if !self.tunnels.contains_key(&spec.tunnel_id) {
+            if self.lcce.has_tunnel(spec.tunnel_id) {
+                return Err(ApiError::invalid(
+                    "tunnel_id",
+                    format!(
+                        "tunnel {} is dynamic; use `l2tp add session dynamic tunnel {}`",
+                        spec.tunnel_id, spec.tunnel_id
+                    ),
+                ));
+            }
             return Err(no_such_tunnel(spec.tunnel_id));
+        }
+        if self.lcce.session_id_in_use(spec.session_id) {
+            return Err(ApiError::new(
+                ErrorKind::SessionExists,
+                format!(
+                    "session ID {} is already in use by a dynamic session (L2TPv3 session IDs \
+                     are unique per host); pick another session_id",
+                    spec.session_id
+                ),
+            ));
         }
         // L2TPv3 session IDs are unique per host, as in the kernel: the
         // receive path finds the session from the ID alone.
@@ -363,6 +492,15 @@ impl Daemon {
     }
 
     fn del_session(&mut self, tunnel_id: u32, session_id: u32) -> Result<Response, ApiError> {
+        if !self.tunnels.contains_key(&tunnel_id) && self.lcce.has_tunnel(tunnel_id) {
+            self.lcce.del_session(
+                self.dataplane.as_mut(),
+                tunnel_id,
+                session_id,
+                Instant::now(),
+            )?;
+            return Ok(Response::Done);
+        }
         let tunnel = self
             .tunnels
             .get_mut(&tunnel_id)
@@ -376,17 +514,19 @@ impl Daemon {
         }
         tunnel.sessions.remove(&session_id);
         tunnel.state.session_count = tunnel.sessions.len() as u32;
+        self.lcce.note_static_session(session_id, false);
         info!(tunnel_id, session_id, "session deleted");
         Ok(Response::Done)
     }
 
     fn show_tunnels(&self, filter: Option<u32>) -> Result<Response, ApiError> {
+        let dynamic = self.lcce.tunnel_states(self.dataplane.as_ref());
         if let Some(id) = filter {
-            if !self.tunnels.contains_key(&id) {
+            if !self.tunnels.contains_key(&id) && !dynamic.iter().any(|t| t.tunnel_id == id) {
                 return Err(no_such_tunnel(id));
             }
         }
-        let tunnels = self
+        let mut tunnels: Vec<TunnelState> = self
             .tunnels
             .values()
             .filter(|t| filter.is_none_or(|id| id == t.state.tunnel_id))
@@ -402,6 +542,12 @@ impl Daemon {
                 s
             })
             .collect();
+        tunnels.extend(
+            dynamic
+                .into_iter()
+                .filter(|t| filter.is_none_or(|id| id == t.tunnel_id)),
+        );
+        tunnels.sort_by_key(|t| t.tunnel_id);
         Ok(Response::Tunnels { tunnels })
     }
 
@@ -410,15 +556,30 @@ impl Daemon {
         tunnel_id: Option<u32>,
         session_id: Option<u32>,
     ) -> Result<Response, ApiError> {
+        let dynamic = self.lcce.session_states(self.dataplane.as_ref());
         if let Some(tid) = tunnel_id {
-            let t = self.tunnels.get(&tid).ok_or_else(|| no_such_tunnel(tid))?;
-            if let Some(sid) = session_id {
-                if !t.sessions.contains_key(&sid) {
-                    return Err(no_such_session(tid, sid));
+            match self.tunnels.get(&tid) {
+                Some(t) => {
+                    if let Some(sid) = session_id {
+                        if !t.sessions.contains_key(&sid) {
+                            return Err(no_such_session(tid, sid));
+                        }
+                    }
                 }
+                None if self.lcce.has_tunnel(tid) => {
+                    if let Some(sid) = session_id {
+                        if !dynamic
+                            .iter()
+                            .any(|s| s.tunnel_id == tid && s.session_id == sid)
+                        {
+                            return Err(no_such_session(tid, sid));
+                        }
+                    }
+                }
+                None => return Err(no_such_tunnel(tid)),
             }
         }
-        let sessions: Vec<SessionState> = self
+        let mut sessions: Vec<SessionState> = self
             .tunnels
             .values()
             .filter(|t| tunnel_id.is_none_or(|id| id == t.state.tunnel_id))
@@ -441,6 +602,10 @@ impl Daemon {
                 s
             })
             .collect();
+        sessions.extend(dynamic.into_iter().filter(|s| {
+            tunnel_id.is_none_or(|id| id == s.tunnel_id)
+                && session_id.is_none_or(|id| id == s.session_id)
+        }));
         if let (None, Some(sid)) = (tunnel_id, session_id) {
             if sessions.is_empty() {
                 return Err(ApiError::new(
@@ -500,7 +665,7 @@ fn check_ifname(name: &str) -> Result<(), ApiError> {
     Err(ApiError::invalid("name", format!("\"{name}\" {reason}")))
 }
 
-fn map_counters(c: &dp::Counters) -> Counters {
+pub fn map_counters(c: &dp::Counters) -> Counters {
     Counters {
         tx_packets: c.tx_packets,
         tx_bytes: c.tx_bytes,
@@ -623,6 +788,25 @@ mod tests {
         }
         fn shutdown(&mut self) {
             self.0.lock().unwrap().shut = true;
+        }
+    }
+
+    impl LcceDataplane for Mock {
+        fn open_listener(
+            &mut self,
+            _encap: dp::Encap,
+            local: SocketAddr,
+        ) -> Result<SocketAddr, dp::DataplaneError> {
+            Ok(local)
+        }
+        fn send_control_to(
+            &self,
+            _encap: dp::Encap,
+            _local: SocketAddr,
+            _dst: SocketAddr,
+            _msg: &[u8],
+        ) -> Result<(), dp::DataplaneError> {
+            Ok(())
         }
     }
 

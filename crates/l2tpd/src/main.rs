@@ -1,22 +1,28 @@
 //! `l2tpd`: the L2TP daemon. Runs in the foreground (systemd style),
 //! serves the `l2tp` CLI on a Unix socket and drives the userspace data
-//! plane. One daemon per network namespace, each with its own socket.
+//! plane. With `--config FILE` it is an RFC 3931 LCCE: it sets up dynamic
+//! tunnels and sessions with its peers through the control protocol. One
+//! daemon per network namespace, each with its own socket.
 
+mod config;
+mod control;
 mod daemon;
+mod lcce;
 mod server;
 mod sys;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use clap::Parser;
 use l2tp_api::DEFAULT_SOCKET;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
-/// L2TP daemon: static L2TPv3 Ethernet pseudowires on a userspace data plane.
+/// L2TP daemon: L2TPv3 Ethernet pseudowires on a userspace data plane, static
+/// (`l2tp add ...`) or set up with peers by the control protocol (--config).
 #[derive(Parser, Debug)]
 #[command(name = "l2tpd", version)]
 struct Options {
@@ -32,9 +38,13 @@ struct Options {
     #[arg(long, hide = true)]
     foreground: bool,
 
-    /// Configuration file with tunnels and sessions to create at startup.
+    /// TOML file of dynamic tunnels and sessions (see examples/lcce-a.toml).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+
+    /// Check the configuration file and exit.
+    #[arg(long, requires = "config")]
+    check_config: bool,
 }
 
 fn init_logging(level: &str) -> Result<(), String> {
@@ -50,19 +60,28 @@ fn init_logging(level: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Hook for `--config`: the requests to apply before serving clients.
-fn startup_requests(opts: &Options) -> Result<Vec<l2tp_api::Request>, String> {
-    match &opts.config {
-        None => Ok(Vec::new()),
-        Some(path) => Err(format!(
-            "--config {}: configuration files are not supported yet",
-            path.display()
-        )),
-    }
-}
-
 fn main() -> ExitCode {
     let opts = Options::parse();
+    if opts.check_config {
+        return match opts.config.as_deref().map(config::load) {
+            Some(Ok(c)) => {
+                println!(
+                    "{}: OK ({} tunnels, {} sessions)",
+                    opts.config
+                        .as_deref()
+                        .map_or(String::new(), |p| p.display().to_string()),
+                    c.tunnels.len(),
+                    c.tunnels.iter().map(|t| t.sessions.len()).sum::<usize>()
+                );
+                ExitCode::SUCCESS
+            }
+            Some(Err(e)) => {
+                eprintln!("l2tpd: {e}");
+                ExitCode::from(2)
+            }
+            None => ExitCode::from(2),
+        };
+    }
     if let Err(e) = init_logging(&opts.log_level) {
         eprintln!("l2tpd: {e}");
         return ExitCode::from(2);
@@ -82,24 +101,47 @@ fn run(opts: &Options) -> Result<(), String> {
     let set = sys::block_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP])
         .map_err(|e| format!("blocking signals: {e}"))?;
     let signals = sys::SignalFd::new(&set).map_err(|e| format!("creating signalfd: {e}"))?;
-    let startup = startup_requests(opts)?;
+    let config = match &opts.config {
+        Some(path) => Some(config::load(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let listener = server::Listener::bind(&opts.socket).map_err(|e| e.to_string())?;
 
-    let mut daemon = daemon::Daemon::new(
-        Box::new(l2tp_dataplane::UserspaceDataplane::new()),
-        sys::device_exists,
-    );
-    for request in startup {
-        if let l2tp_api::Response::Error(e) = daemon.handle(request) {
-            daemon.shutdown();
-            return Err(format!("applying configuration: {e}"));
-        }
-    }
+    // Control messages arriving on data-plane sockets go to the control
+    // thread; a full queue drops them (the peer retransmits).
+    let (tx, rx) = mpsc::sync_channel::<lcce::ControlInput>(lcce::CONTROL_QUEUE);
+    let mut dataplane = l2tp_dataplane::UserspaceDataplane::new();
+    let handler_tx = tx.clone();
+    dataplane.set_control_handler(Some(Arc::new(
+        move |p: &l2tp_dataplane::ControlPacket<'_>| {
+            let _ = handler_tx.try_send(lcce::ControlInput::Datagram {
+                encap: lcce::from_dp_encap(p.encap),
+                local: p.local,
+                peer: p.peer,
+                data: p.data.to_vec(),
+            });
+        },
+    )));
+    let mut daemon = daemon::Daemon::new(Box::new(dataplane), sys::device_exists);
     info!(
         version = env!("CARGO_PKG_VERSION"),
         pid = std::process::id(),
         "l2tpd starting"
     );
+    if let Some(c) = config {
+        info!(tunnels = c.tunnels.len(), host_name = %c.host_name, router_id = c.router_id, "control plane configured");
+        if let Err(e) = daemon.start_lcce(c, tx.clone()) {
+            daemon.shutdown();
+            return Err(format!("starting the control plane: {e}"));
+        }
+    }
     let daemon = Arc::new(Mutex::new(daemon));
-    server::serve(listener, &signals, daemon).map_err(|e| format!("serving: {e}"))
+    let control = control::spawn(Arc::clone(&daemon), rx)
+        .map_err(|e| format!("starting the control thread: {e}"))?;
+    let result = server::serve(listener, &signals, Arc::clone(&daemon));
+    // The daemon is shut down: wake the control thread so it notices.
+    let _ = tx.try_send(lcce::ControlInput::Wake);
+    drop(tx);
+    let _ = control.join();
+    result.map_err(|e| format!("serving: {e}"))
 }

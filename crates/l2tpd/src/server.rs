@@ -14,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use l2tp_api::{
-    ApiError, ErrorKind, RequestEnvelope, Response, ResponseEnvelope, VersionProbe,
+    ApiError, ErrorKind, Request, RequestEnvelope, Response, ResponseEnvelope, VersionProbe,
     MAX_REQUEST_LINE, PROTOCOL_VERSION,
 };
 use tracing::{debug, error, info, warn};
@@ -299,6 +299,14 @@ fn serve_client(stream: UnixStream, daemon: &Mutex<Daemon>) {
             break;
         }
         let response = match decode(&buf) {
+            Ok(env) if env.request == Request::Monitor => {
+                debug!(pid = cred.pid, "monitor started");
+                if let Err(e) = stream_monitor(&mut writer, daemon) {
+                    debug!(pid = cred.pid, error = %e, "monitor client went away");
+                }
+                debug!(pid = cred.pid, "monitor ended");
+                break;
+            }
             Ok(env) => {
                 let kind = env.request.kind();
                 let response = lock(daemon).handle(env.request);
@@ -318,6 +326,29 @@ fn serve_client(stream: UnixStream, daemon: &Mutex<Daemon>) {
         if let Err(e) = respond(&mut writer, response) {
             debug!(pid = cred.pid, error = %e, "client went away");
             break;
+        }
+    }
+}
+
+/// How often an idle monitor stream checks whether its client left.
+const MONITOR_POLL: Duration = Duration::from_millis(500);
+
+/// Streams control messages to a `l2tp monitor` client until it closes the
+/// connection (or sends anything) or the daemon shuts down.
+fn stream_monitor(writer: &mut UnixStream, daemon: &Mutex<Daemon>) -> io::Result<()> {
+    let rx = lock(daemon).subscribe();
+    respond(writer, Response::MonitorStarted)?;
+    let fd = writer.as_raw_fd();
+    loop {
+        match rx.recv_timeout(MONITOR_POLL) {
+            Ok(m) => respond(writer, Response::Message(m))?,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let [gone] = sys::poll_readable([fd], 0)?;
+                if gone || lock(daemon).is_shut_down() {
+                    return Ok(());
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
     }
 }

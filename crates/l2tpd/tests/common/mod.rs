@@ -169,8 +169,19 @@ impl Daemon {
     }
 
     pub fn start_at(ns: &Netns, socket: PathBuf) -> Daemon {
+        Daemon::start_with(ns, socket, &[])
+    }
+
+    /// Starts l2tpd with a configuration file (a dynamic LCCE).
+    pub fn start_config(ns: &Netns, config: &Path) -> Daemon {
+        let config = config.to_string_lossy().into_owned();
+        Daemon::start_with(ns, socket_path("c"), &["--config", &config])
+    }
+
+    /// Starts l2tpd with extra arguments and waits until it listens.
+    pub fn start_with(ns: &Netns, socket: PathBuf, extra: &[&str]) -> Daemon {
         let log = socket.with_extension("log");
-        let child = Daemon::spawn(ns, &socket, &log);
+        let child = Daemon::spawn_with(ns, &socket, &log, extra);
         let mut d = Daemon {
             child: Some(child),
             socket,
@@ -182,13 +193,22 @@ impl Daemon {
 
     /// Starts l2tpd without waiting for it; used when it is expected to fail.
     pub fn spawn(ns: &Netns, socket: &Path, log: &Path) -> Child {
-        let logfile = std::fs::File::create(log).expect("creating daemon log");
+        Daemon::spawn_with(ns, socket, log, &[])
+    }
+
+    pub fn spawn_with(ns: &Netns, socket: &Path, log: &Path, extra: &[&str]) -> Child {
+        let logfile = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("creating daemon log");
         Command::new("ip")
             .args(["netns", "exec", &ns.name])
             .arg(l2tpd_bin())
             .arg("--socket")
             .arg(socket)
             .args(["--log-level", "debug"])
+            .args(extra)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -248,6 +268,21 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// SIGKILL: no goodbye to peers, no clean-up (the kernel still removes
+    /// the non-persistent TAP devices with the process).
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("daemon running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts the daemon again on the same socket and log.
+    pub fn restart(&mut self, ns: &Netns, extra: &[&str]) {
+        assert!(self.child.is_none(), "stop the daemon first");
+        self.child = Some(Daemon::spawn_with(ns, &self.socket, &self.log, extra));
+        self.wait_ready();
     }
 
     /// Runs the real `l2tp` against this daemon.
