@@ -22,13 +22,16 @@ pub mod offload;
 pub mod counters;
 pub mod encap;
 pub mod pseudowire;
+mod reaper;
 mod sys;
+mod txpool;
 mod userspace;
 mod worker;
 
 /// The codec every header is built and parsed with.
 pub(crate) use l2tp_wire::data as wire;
 
+pub use offload::FastpathOptions;
 pub use userspace::{ControlHandler, ControlPacket, UnderlayStats, UserspaceDataplane};
 pub use wire::{Cookie, Encap, L2SpecType};
 
@@ -75,6 +78,9 @@ pub struct SeqMode {
 pub enum PseudowireType {
     /// Ethernet (RFC 4719, pseudowire type 0x0005): a TAP device per session.
     Ethernet,
+    /// No device: received frames are counted and dropped, nothing is sent.
+    /// No thread, descriptor or buffer per session, for scale tests.
+    Null,
 }
 
 /// One session (pseudowire) inside a tunnel.

@@ -7,6 +7,8 @@ use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+pub mod fast;
+
 /// Most messages moved per `sendmmsg`/`recvmmsg` call.
 pub const MAX_BATCH: usize = 64;
 
@@ -16,12 +18,6 @@ const SO_NO_CHECK: libc::c_int = 11;
 const UDP_NO_CHECK6_TX: libc::c_int = 101;
 /// `UDP_NO_CHECK6_RX` (linux/udp.h): accept IPv6 UDP with a zero checksum.
 const UDP_NO_CHECK6_RX: libc::c_int = 102;
-/// `TUNSETIFF` = `_IOW('T', 202, int)`.
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-/// `IFF_TAP` (linux/if_tun.h).
-const IFF_TAP: i16 = 0x0002;
-/// `IFF_NO_PI` (linux/if_tun.h): frames without the 4-byte packet info.
-const IFF_NO_PI: i16 = 0x1000;
 /// Interface names are at most 15 bytes plus the NUL.
 pub const IFNAMSIZ: usize = 16;
 
@@ -516,27 +512,6 @@ fn ioctl_ifreq(fd: RawFd, req: libc::c_ulong, ifr: &mut IfReq) -> io::Result<()>
     // may read and write.
     cvt(unsafe { libc::ioctl(fd, req as _, ifr as *mut IfReq) })?;
     Ok(())
-}
-
-/// Opens `/dev/net/tun` and creates a non-persistent TAP device (frames
-/// without packet info) named `name` (a `%d` in it is numbered by the
-/// kernel). Returns the non-blocking descriptor and the actual name; the
-/// device disappears when the descriptor is closed.
-pub fn open_tap(name: &str) -> io::Result<(OwnedFd, String)> {
-    let path = CString::new("/dev/net/tun").map_err(io::Error::other)?;
-    // SAFETY: `path` is a valid NUL-terminated string.
-    let fd = cvt(unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-    })?;
-    // SAFETY: the kernel just returned this descriptor; nobody else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut ifr = IfReq::new(name)?;
-    ifr.set_short(IFF_TAP | IFF_NO_PI);
-    ioctl_ifreq(fd.as_raw_fd(), TUNSETIFF, &mut ifr)?;
-    Ok((fd, ifr.name()))
 }
 
 /// A datagram socket used only as a handle for interface ioctls (in the

@@ -13,8 +13,11 @@ use std::time::Duration;
 use crate::core::{default_mtu, RxConfig, RxSession, TxHeader};
 use crate::counters::AtomicCounters;
 use crate::encap::{IpUnderlay, Peer, UdpChecksums, UdpUnderlay, Underlay};
-use crate::pseudowire::{Pseudowire, TapDevice};
-use crate::sys::EventFd;
+use crate::offload::FastpathOptions;
+use crate::pseudowire::{NullPseudowire, Pseudowire, TapDevice, TapOptions};
+use crate::reaper::Reaper;
+use crate::sys::{fast, EventFd, SockAddr};
+use crate::txpool::{TxPool, TxSession};
 use crate::worker::{self, PortShared, PortStats, SessionShared};
 use crate::{
     Counters, Dataplane, DataplaneError, Encap, L2SpecType, PseudowireType, SessionConfig,
@@ -75,6 +78,8 @@ struct Port {
     /// Held open by [`UserspaceDataplane::open_listener`] even without
     /// tunnels.
     listening: bool,
+    /// UDP checksums were turned on so trains can go out with UDP GSO.
+    gso: bool,
 }
 
 impl Port {
@@ -96,30 +101,57 @@ struct Tunnel {
 
 struct Session {
     shared: Arc<SessionShared>,
-    stop: Arc<EventFd>,
-    thread: Option<JoinHandle<()>>,
+    /// Registration with the transmit workers (sessions with a device).
+    tx: Option<Arc<TxSession>>,
 }
 
 /// The userspace data plane: TAP devices and UDP / raw IP sockets served by
-/// worker threads (one per socket for receive, one per session for
-/// transmit).
+/// worker threads (one receive thread per socket, a pool of transmit
+/// workers shared by all sessions, one per TAP queue).
 pub struct UserspaceDataplane {
     tunnels: HashMap<u32, Tunnel>,
     /// By our session ID: unique per data plane, as in the kernel.
     sessions: HashMap<u32, Session>,
     ports: HashMap<PortKey, Port>,
     control: Arc<RwLock<Option<ControlHandler>>>,
+    opts: FastpathOptions,
+    /// Started with the first session that has a device.
+    pool: Option<TxPool>,
+    /// Removes devices in the background, in batches.
+    reaper: Reaper,
 }
 
 impl UserspaceDataplane {
-    /// An empty data plane; threads start with the first tunnel.
+    /// An empty data plane with the fast-path options from the environment
+    /// ([`FastpathOptions::from_env`]); threads start with the first tunnel.
     pub fn new() -> Self {
+        Self::with_options(FastpathOptions::from_env())
+    }
+
+    /// An empty data plane with explicit fast-path options.
+    pub fn with_options(opts: FastpathOptions) -> Self {
         Self {
             tunnels: HashMap::new(),
             sessions: HashMap::new(),
             ports: HashMap::new(),
             control: Arc::new(RwLock::new(None)),
+            opts,
+            pool: None,
+            reaper: Reaper::new(),
         }
+    }
+
+    /// The fast-path options in force.
+    pub fn options(&self) -> FastpathOptions {
+        self.opts
+    }
+
+    /// Waits until the devices of deleted sessions are gone. Deleting a
+    /// session returns at once; its device is unregistered in the
+    /// background (unregistering takes a kernel grace period, 15-20 ms,
+    /// shared by all devices removed together).
+    pub fn settle(&self) {
+        self.reaper.settle();
     }
 
     /// Routes control messages arriving on data sockets (UDP with the T bit,
@@ -237,6 +269,12 @@ impl UserspaceDataplane {
             Encap::Ip => Box::new(IpUnderlay::bind(local.ip())?),
         };
         let key = (udp, underlay.local());
+        let gso = udp && self.opts.gso && enable_gso(underlay.raw_fd(), local.is_ipv6());
+        if udp && self.opts.gro {
+            if let Err(e) = fast::set_udp_gro(underlay.raw_fd()) {
+                tracing::debug!(%local, "UDP_GRO not available: {e}");
+            }
+        }
         let shared = Arc::new(PortShared {
             underlay,
             sessions: RwLock::new(HashMap::new()),
@@ -250,9 +288,10 @@ impl UserspaceDataplane {
         let thread = {
             let shared = Arc::clone(&shared);
             let stop = Arc::clone(&stop);
+            let opts = self.opts;
             std::thread::Builder::new()
                 .name(format!("l2tp-rx-{}", key.1.port()))
-                .spawn(move || worker::rx_loop(shared, stop))
+                .spawn(move || worker::rx_loop(shared, stop, opts))
                 .map_err(|e| DataplaneError::Io {
                     context: format!("starting the receive thread for {local}"),
                     source: e,
@@ -267,6 +306,7 @@ impl UserspaceDataplane {
                 tunnels: HashSet::new(),
                 csum,
                 listening: false,
+                gso,
             },
         );
         Ok(key)
@@ -388,9 +428,8 @@ impl UserspaceDataplane {
                     .remove(&session_id);
             }
         }
-        s.stop.signal();
-        if let Some(t) = s.thread.take() {
-            let _ = t.join();
+        if let (Some(tx), Some(pool)) = (s.tx.take(), self.pool.as_ref()) {
+            pool.remove(u64::from(session_id), &tx);
         }
         tracing::debug!(
             tunnel_id,
@@ -398,8 +437,8 @@ impl UserspaceDataplane {
             ifname = s.shared.pw.ifname(),
             "session removed"
         );
-        // Dropping the last reference closes the TAP descriptor, which
-        // removes the device.
+        // Dropping the last reference hands the TAP descriptors to the
+        // reaper, which removes the device in the background.
     }
 }
 
@@ -413,6 +452,21 @@ impl Drop for UserspaceDataplane {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Turns UDP transmit checksums on: the kernel refuses UDP GSO without
+/// them (they are offloaded, so cost next to nothing). False if that failed.
+fn enable_gso(fd: std::os::fd::RawFd, v6: bool) -> bool {
+    /// `SO_NO_CHECK` (asm-generic/socket.h).
+    const SO_NO_CHECK: libc::c_int = 11;
+    /// `UDP_NO_CHECK6_TX` (linux/udp.h).
+    const UDP_NO_CHECK6_TX: libc::c_int = 101;
+    let r = if v6 {
+        fast::setsockopt_raw(fd, libc::IPPROTO_UDP, UDP_NO_CHECK6_TX, 0)
+    } else {
+        fast::setsockopt_raw(fd, libc::SOL_SOCKET, SO_NO_CHECK, 0)
+    };
+    r.is_ok()
 }
 
 fn validate_tunnel(cfg: &TunnelConfig) -> Result<(), DataplaneError> {
@@ -537,10 +591,25 @@ impl Dataplane for UserspaceDataplane {
             )
         });
         let pw: Box<dyn Pseudowire> = match cfg.pw_type {
-            PseudowireType::Ethernet => Box::new(TapDevice::create(
-                cfg.ifname.as_deref().unwrap_or("l2tpeth%d"),
-                mtu,
-            )?),
+            PseudowireType::Ethernet => {
+                let name = cfg.ifname.as_deref().unwrap_or("l2tpeth%d");
+                if !name.contains('%') && self.reaper.busy() && crate::sys::ifindex(name).is_some()
+                {
+                    // The name may belong to a device still being removed.
+                    self.reaper.settle();
+                }
+                let opts = TapOptions {
+                    queues: self.opts.effective_queues(),
+                    offload: self.opts.offload,
+                };
+                Box::new(TapDevice::create_with(
+                    name,
+                    mtu,
+                    opts,
+                    Some(self.reaper.clone()),
+                )?)
+            }
+            PseudowireType::Null => Box::new(NullPseudowire::new(mtu)),
         };
         let info = SessionInfo {
             ifname: pw.ifname().to_string(),
@@ -569,25 +638,38 @@ impl Dataplane for UserspaceDataplane {
             .ports
             .get(&tunnel.port)
             .ok_or(DataplaneError::NoSuchTunnel(cfg.tunnel_id))?;
-        let stop = Arc::new(EventFd::new().map_err(|e| DataplaneError::Io {
-            context: "creating an eventfd for the transmit thread".into(),
-            source: e,
-        })?);
-        let thread = {
-            let (session, port, stop) = (
-                Arc::clone(&shared),
-                Arc::clone(&port.shared),
-                Arc::clone(&stop),
-            );
-            let peer = tunnel.peer;
-            std::thread::Builder::new()
-                .name(format!("l2tp-tx-{}", cfg.session_id))
-                .spawn(move || worker::tx_loop(session, port, peer, header, stop))
-                .map_err(|e| DataplaneError::Io {
-                    context: format!("starting the transmit thread of session {}", cfg.session_id),
-                    source: e,
-                })?
+        let tx = if shared.pw.queues() > 0 {
+            Some(Arc::new(TxSession {
+                session: Arc::clone(&shared),
+                port: Arc::clone(&port.shared),
+                dest: SockAddr::new(tunnel.peer.addr()),
+                header: Mutex::new(header),
+                gso: port.gso,
+            }))
+        } else {
+            None
         };
+        if let Some(tx) = &tx {
+            if self.pool.is_none() {
+                let pool = TxPool::start(self.opts.effective_queues()).map_err(|e| {
+                    DataplaneError::Io {
+                        context: "starting the transmit workers".into(),
+                        source: e,
+                    }
+                })?;
+                self.pool = Some(pool);
+            }
+            if let Some(pool) = &self.pool {
+                pool.add(u64::from(cfg.session_id), Arc::clone(tx))
+                    .map_err(|e| DataplaneError::Io {
+                        context: format!(
+                            "registering session {} with the transmit workers",
+                            cfg.session_id
+                        ),
+                        source: e,
+                    })?;
+            }
+        }
         port.shared
             .sessions
             .write()
@@ -603,14 +685,7 @@ impl Dataplane for UserspaceDataplane {
             mtu = info.mtu,
             "session added"
         );
-        self.sessions.insert(
-            cfg.session_id,
-            Session {
-                shared,
-                stop,
-                thread: Some(thread),
-            },
-        );
+        self.sessions.insert(cfg.session_id, Session { shared, tx });
         Ok(info)
     }
 
@@ -663,6 +738,10 @@ impl Dataplane for UserspaceDataplane {
             p.stop();
         }
         self.sessions.clear();
+        if let Some(mut pool) = self.pool.take() {
+            pool.stop();
+        }
+        self.reaper.settle();
     }
 }
 

@@ -1,7 +1,7 @@
-//! Worker threads: one receive thread per underlay socket (recvmmsg ->
-//! demultiplex by session ID -> core -> pseudowire) and one transmit thread
-//! per session (pseudowire frames read until EAGAIN -> header -> sendmmsg).
-//! Buffers are allocated once per thread; the packet path does not allocate.
+//! Receive threads: one per underlay socket (recvmmsg, with UDP GRO
+//! several datagrams per slot -> demultiplex by session ID -> core ->
+//! coalescer -> pseudowire). Transmit is in [`crate::txpool`]. Buffers are
+//! allocated once per thread; the packet path does not allocate.
 
 use std::collections::HashMap;
 use std::io;
@@ -10,27 +10,29 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use crate::core::{RxSession, TxHeader, MAX_HEADER_LEN};
+use crate::core::RxSession;
 use crate::counters::{AtomicCounters, Event, Recorder, SessionAndTunnel};
-use crate::encap::{Peer, Underlay};
-use crate::pseudowire::{Pseudowire, MAX_FRAME};
-use crate::sys::{self, EventFd, RecvBatch, MAX_BATCH};
+use crate::encap::Underlay;
+use crate::offload::coalesce::{Coalescer, FrameSink};
+use crate::offload::vnet::VNET_HDR_LEN;
+use crate::offload::{flow_hash, FastpathOptions};
+use crate::pseudowire::Pseudowire;
+use crate::sys::fast::GroBatch;
+use crate::sys::{self, EventFd, MAX_BATCH};
 use crate::userspace::{ControlHandler, ControlPacket};
 use crate::wire;
 
-/// Datagrams per `recvmmsg` / frames per `sendmmsg`.
+/// Datagrams (or GRO trains) per `recvmmsg`.
 const BATCH: usize = 32;
-/// Receive slot: the largest datagram (a raw IPv4 socket includes the IP
-/// header, so the full 16-bit IP length).
+/// Receive slot: the largest datagram or GRO train (a raw IPv4 socket
+/// includes the IP header, so the full 16-bit IP length).
 const RX_SLOT: usize = 65_536;
-/// Room in front of each transmit frame for the L2TP header.
-const HEADROOM: usize = 64;
-/// Transmit slot: headroom plus the largest frame a TAP can give.
-const TX_SLOT: usize = HEADROOM + MAX_FRAME;
 /// Receive batches handled per wakeup before checking for stop requests.
 const RX_ROUNDS: usize = 16;
+/// Virtio header of a frame that needs nothing done.
+const PLAIN_VNET: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 
-const _: () = assert!(BATCH <= MAX_BATCH && HEADROOM >= MAX_HEADER_LEN);
+const _: () = assert!(BATCH <= MAX_BATCH);
 
 /// Everything the receive thread and the control side share about a session.
 #[derive(Debug)]
@@ -116,7 +118,66 @@ fn dispatch_control(port: &PortShared, data: &[u8], from: &sys::SockAddr) {
     }
 }
 
+/// Writes merged frames to the devices of this socket's sessions.
+struct DeviceSink<'a> {
+    sessions: &'a HashMap<u32, Arc<SessionShared>>,
+}
+
+impl FrameSink for DeviceSink<'_> {
+    fn write(&mut self, key: u32, hash: u32, segs: usize, parts: &[&[u8]]) -> bool {
+        let Some(s) = self.sessions.get(&key) else {
+            return false;
+        };
+        if s.pw.write_parts(hash, parts).is_ok() {
+            return true;
+        }
+        let mut rec = s.recorder();
+        for _ in 0..segs {
+            rec.record(Event::RxError);
+        }
+        false
+    }
+}
+
+/// Per-thread receive state: where frames go after the session's checks.
+struct RxPath {
+    coalescer: Option<Coalescer>,
+}
+
+impl RxPath {
+    /// Hands one in-order frame of `session` on: to the coalescer when the
+    /// device takes virtio headers and merging is on, else straight to the
+    /// device. `batch` is the receive buffer the frame may lie in.
+    fn deliver(
+        &mut self,
+        sid: u32,
+        session: &SessionShared,
+        frame: &[u8],
+        batch: &[u8],
+        sink: &mut DeviceSink<'_>,
+    ) -> bool {
+        let pw = &session.pw;
+        if !pw.vnet_hdr() {
+            return pw.write_frame(frame).is_ok();
+        }
+        match self.coalescer.as_mut() {
+            Some(c) => {
+                c.push(sid, frame, batch, sink);
+                true
+            }
+            None => pw.write_parts(flow_hash(frame), &[&PLAIN_VNET, frame]).is_ok(),
+        }
+    }
+
+    fn flush(&mut self, batch: &[u8], sink: &mut DeviceSink<'_>) {
+        if let Some(c) = self.coalescer.as_mut() {
+            c.flush(batch, sink);
+        }
+    }
+}
+
 /// Demultiplexes one received datagram.
+#[allow(clippy::too_many_arguments)]
 fn handle_datagram(
     port: &PortShared,
     sessions: &HashMap<u32, Arc<SessionShared>>,
@@ -124,6 +185,8 @@ fn handle_datagram(
     from: &sys::SockAddr,
     now: Instant,
     pending: &mut Vec<u32>,
+    path: &mut RxPath,
+    batch: &[u8],
 ) {
     let encap = port.underlay.encap();
     let Some(l2tp) = port.underlay.l2tp_offset(pkt).and_then(|o| pkt.get(o..)) else {
@@ -158,13 +221,13 @@ fn handle_datagram(
         return;
     }
     let mut rx = session.rx.lock().unwrap_or_else(|p| p.into_inner());
-    let pw = &session.pw;
+    let mut sink = DeviceSink { sessions };
     rx.receive(
         l2tp,
         now,
         &session.send_seq,
         &mut rec,
-        &mut |frame: &[u8]| pw.write_frame(frame).is_ok(),
+        &mut |frame: &[u8]| path.deliver(sid, session, frame, batch, &mut sink),
     );
     if rx.queued() > 0 && !pending.contains(&sid) {
         pending.push(sid);
@@ -177,17 +240,18 @@ fn service_timers(
     sessions: &HashMap<u32, Arc<SessionShared>>,
     pending: &mut Vec<u32>,
     now: Instant,
+    path: &mut RxPath,
 ) -> libc::c_int {
     let mut next: Option<Instant> = None;
+    let mut sink = DeviceSink { sessions };
     pending.retain(|sid| {
         let Some(session) = sessions.get(sid) else {
             return false;
         };
         let mut rec = session.recorder();
         let mut rx = session.rx.lock().unwrap_or_else(|p| p.into_inner());
-        let pw = &session.pw;
         rx.poll(now, &mut rec, &mut |frame: &[u8]| {
-            pw.write_frame(frame).is_ok()
+            path.deliver(*sid, session, frame, &[], &mut sink)
         });
         match rx.next_deadline() {
             Some(d) => {
@@ -197,6 +261,7 @@ fn service_timers(
             None => false,
         }
     });
+    path.flush(&[], &mut sink);
     match next {
         None => -1,
         Some(d) => {
@@ -209,10 +274,14 @@ fn service_timers(
 }
 
 /// Receive loop of one socket; returns when `stop` is signalled.
-pub fn rx_loop(port: Arc<PortShared>, stop: Arc<EventFd>) {
-    let mut batch = RecvBatch::new(BATCH, RX_SLOT);
+pub fn rx_loop(port: Arc<PortShared>, stop: Arc<EventFd>, opts: FastpathOptions) {
+    let mut batch = GroBatch::new(BATCH, RX_SLOT);
     let mut pending: Vec<u32> = Vec::with_capacity(64);
+    let mut path = RxPath {
+        coalescer: opts.coalescing().then(|| Coalescer::new(opts.verify)),
+    };
     let fd = port.underlay.raw_fd();
+    let udp = port.underlay.encap() == crate::Encap::Udp;
     let mut timeout: libc::c_int = -1;
     loop {
         let ready = match sys::poll2(fd, stop.raw(), timeout) {
@@ -229,7 +298,7 @@ pub fn rx_loop(port: Arc<PortShared>, stop: Arc<EventFd>) {
         let sessions = port.sessions.read().unwrap_or_else(|p| p.into_inner());
         if ready {
             for _ in 0..RX_ROUNDS {
-                let n = match port.underlay.recv_batch(&mut batch) {
+                let n = match batch.recv(fd) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
@@ -239,11 +308,26 @@ pub fn rx_loop(port: Arc<PortShared>, stop: Arc<EventFd>) {
                     }
                 };
                 let now = Instant::now();
+                let buf = batch.buffer();
                 for i in 0..n {
-                    if let Some((pkt, from)) = batch.get(i) {
-                        handle_datagram(&port, &sessions, pkt, from, now, &mut pending);
+                    let Some((msg, from, seg)) = batch.get(i) else {
+                        continue;
+                    };
+                    if udp && seg > 0 && msg.len() > usize::from(seg) {
+                        // A GRO train: datagrams of `seg` bytes, the last
+                        // possibly shorter.
+                        for pkt in msg.chunks(usize::from(seg)) {
+                            handle_datagram(
+                                &port, &sessions, pkt, from, now, &mut pending, &mut path, buf,
+                            );
+                        }
+                    } else {
+                        handle_datagram(
+                            &port, &sessions, msg, from, now, &mut pending, &mut path, buf,
+                        );
                     }
                 }
+                path.flush(buf, &mut DeviceSink { sessions: &sessions });
                 if n < BATCH {
                     break;
                 }
@@ -252,111 +336,7 @@ pub fn rx_loop(port: Arc<PortShared>, stop: Arc<EventFd>) {
         timeout = if pending.is_empty() {
             -1
         } else {
-            service_timers(&sessions, &mut pending, Instant::now())
+            service_timers(&sessions, &mut pending, Instant::now(), &mut path)
         };
-    }
-}
-
-/// Transmit loop of one session; returns when `stop` is signalled.
-pub fn tx_loop(
-    session: Arc<SessionShared>,
-    port: Arc<PortShared>,
-    peer: Peer,
-    mut header: TxHeader,
-    stop: Arc<EventFd>,
-) {
-    let hlen = header.len();
-    let mut buf = vec![0u8; BATCH * TX_SLOT];
-    let mut lens = [0usize; BATCH];
-    let fd = session.pw.raw_fd();
-    loop {
-        match sys::poll2(fd, stop.raw(), -1) {
-            Ok(r) if r.stop => return,
-            Ok(r) if r.broken => {
-                // The device was deleted behind our back; nothing more will
-                // come from it. Idle until the session is removed.
-                tracing::warn!(
-                    ifname = session.pw.ifname(),
-                    "device gone; session idle until deleted"
-                );
-                sys::wait_stop(stop.raw());
-                return;
-            }
-            Ok(r) if !r.readable => continue,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(ifname = session.pw.ifname(), "transmit poll failed: {e}");
-                sys::wait_stop(stop.raw());
-                return;
-            }
-        }
-        // Drain the device: read until EAGAIN, a batch at a time.
-        loop {
-            let mut n = 0;
-            let mut read_errors = 0u64;
-            for (slot, len) in buf.chunks_exact_mut(TX_SLOT).zip(lens.iter_mut()) {
-                let Some(frame_room) = slot.get_mut(HEADROOM..) else {
-                    break;
-                };
-                match session.pw.read_frame(frame_room) {
-                    Ok(Some(l)) if l > 0 => {
-                        *len = l;
-                        n += 1;
-                    }
-                    Ok(_) => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => break,
-                    Err(_) => {
-                        read_errors += 1;
-                        break;
-                    }
-                }
-            }
-            if n == 0 {
-                if read_errors > 0 {
-                    session.counters.add_tx(0, 0, read_errors);
-                    session.tunnel_counters.add_tx(0, 0, read_errors);
-                }
-                break;
-            }
-            let send_seq = session.send_seq.load(Relaxed);
-            for slot in buf.chunks_exact_mut(TX_SLOT).take(n) {
-                if let Some(h) = slot.get_mut(HEADROOM - hlen..HEADROOM) {
-                    header.write(h, send_seq);
-                }
-            }
-            let mut pkts: [&[u8]; BATCH] = [&[]; BATCH];
-            let mut bytes = [0u64; BATCH];
-            for (i, (slot, &len)) in buf
-                .chunks_exact(TX_SLOT)
-                .zip(lens.iter())
-                .take(n)
-                .enumerate()
-            {
-                pkts[i] = slot.get(HEADROOM - hlen..HEADROOM + len).unwrap_or(&[]);
-                bytes[i] = len as u64;
-            }
-            let (mut sent, mut sent_bytes, mut errors) = (0u64, 0u64, read_errors);
-            let mut off = 0;
-            while off < n {
-                match port.underlay.send_batch(&peer, &pkts[off..n]) {
-                    Ok(k) if k > 0 => {
-                        sent += k as u64;
-                        sent_bytes += bytes[off..off + k].iter().sum::<u64>();
-                        off += k;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // The first remaining message failed: count it, go on.
-                    _ => {
-                        errors += 1;
-                        off += 1;
-                    }
-                }
-            }
-            session.counters.add_tx(sent, sent_bytes, errors);
-            session.tunnel_counters.add_tx(sent, sent_bytes, errors);
-            if n < BATCH {
-                break;
-            }
-        }
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use l2tp_dataplane::{
-    Cookie, Dataplane, DataplaneError, Encap, L2SpecType, PseudowireType, SeqMode, SessionConfig,
-    TunnelConfig,
+    Cookie, Dataplane, DataplaneError, Encap, FastpathOptions, L2SpecType, PseudowireType, SeqMode,
+    SessionConfig, TunnelConfig,
 };
 
 fn tunnel(id: u32, encap: Encap, local: IpAddr, remote: IpAddr, sport: u16) -> TunnelConfig {
@@ -78,6 +78,8 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
     let ns = pair.a.name.clone();
     let (a4, b4, a6, b6) = (pair.a4, pair.b4, pair.a6, pair.b6);
     let base_threads = thread_count();
+    // Transmit workers: a pool started with the first device, one per queue.
+    let w = FastpathOptions::from_env().effective_queues();
     let base_links = link_count(&ns);
 
     // Configuration errors.
@@ -219,7 +221,7 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
     assert_eq!(info.ifname, "pwtest0");
     assert_eq!(info.mtu, 1500 - (20 + 8 + 4 + 4 + 4 + 4 + 14));
     assert!(device_exists(&ns, "pwtest0"));
-    assert_eq!(thread_count(), base_threads + 2);
+    assert_eq!(thread_count(), base_threads + 1 + w);
     expect_err!(
         dp.run(|d| d.add_session(session(2, 10, None))),
         DataplaneError::SessionExists(10)
@@ -244,8 +246,10 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
 
     // Deleting the session removes the device; the name is reusable.
     dp.run(|d| d.del_session(1, 10)).unwrap();
+    // The device goes in the background; settle waits for it.
+    dp.run(|d| d.settle());
     assert!(!device_exists(&ns, "pwtest0"));
-    assert_eq!(threads_settle(base_threads + 1), base_threads + 1);
+    assert_eq!(threads_settle(base_threads + 1 + w), base_threads + 1 + w);
     let info = dp
         .run(|d| d.add_session(session(1, 10, Some("pwtest0"))))
         .unwrap();
@@ -268,11 +272,12 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
     dp.run(move |d| d.add_tunnel(tunnel(5, Encap::Ip, a4, b4, 0)))
         .unwrap();
     dp.run(|d| d.add_session(session(5, 50, None))).unwrap();
-    assert_eq!(thread_count(), base_threads + 2 + 3);
+    assert_eq!(thread_count(), base_threads + 2 + w);
 
     // Deleting a tunnel removes its sessions; the shared socket stays while
     // tunnel 1 uses it.
     dp.run(|d| d.del_tunnel(2)).unwrap();
+    dp.run(|d| d.settle());
     assert!(!device_exists(&ns, &info2.ifname));
     assert!(device_exists(&ns, "pwtest0"));
     expect_err!(

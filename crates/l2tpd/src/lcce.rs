@@ -352,6 +352,8 @@ pub struct Lcce {
     monitors: Vec<SyncSender<MonitorMessage>>,
     waker: Option<SyncSender<ControlInput>>,
     next_reconcile: Instant,
+    /// The daemon is exiting: no retries.
+    stopping: bool,
 }
 
 impl Default for Lcce {
@@ -447,6 +449,7 @@ impl Lcce {
             monitors: Vec::new(),
             waker: None,
             next_reconcile: Instant::now(),
+            stopping: false,
         }
     }
 
@@ -744,6 +747,23 @@ impl Lcce {
             .filter(|(e, h)| !alive(*e, *h))
             .copied()
             .collect();
+        // Routes of peers that have no tunnel (e.g. refused SCCRQs).
+        if self.routes.len() > 1024 {
+            let keep: HashSet<(Encap, SocketAddr)> = self
+                .tunnels
+                .iter()
+                .filter_map(|((e, h), _)| {
+                    let ep = endpoints.iter().find(|x| x.encap == *e)?;
+                    Some((*e, ep.ep.tunnel_info(*h)?.peer))
+                })
+                .chain(
+                    self.defs
+                        .iter()
+                        .filter_map(|d| d.peer.map(|p| (d.encap, p))),
+                )
+                .collect();
+            self.routes.retain(|k, _| keep.contains(k));
+        }
         let mut sh = lock(&self.shared);
         for k in gone {
             if let Some(t) = self.tunnels.get(&k) {
@@ -820,7 +840,11 @@ impl Lcce {
                     return;
                 };
                 let text = tunnel_down_text(&reason);
-                warn!(tunnel = %self.def_name(t.def), local_id = t.local_id, reason = %text, "tunnel down");
+                if matches!(reason, ctl::TunnelDownReason::Closed) {
+                    info!(tunnel = %self.def_name(t.def), local_id = t.local_id, reason = %text, "tunnel down");
+                } else {
+                    warn!(tunnel = %self.def_name(t.def), local_id = t.local_id, reason = %text, "tunnel down");
+                }
                 if t.in_dataplane {
                     if let Err(e) = dp.del_tunnel(t.local_id) {
                         warn!(local_id = t.local_id, error = %e, "removing data-plane tunnel");
@@ -838,7 +862,7 @@ impl Lcce {
                 if st.handle == Some(tunnel) {
                     st.handle = None;
                     let def = &self.defs[t.def];
-                    if def.initiate {
+                    if def.initiate && !self.stopping {
                         st.retry_at = Some(now + def.retry_interval);
                         info!(tunnel = %def.name, after_s = def.retry_interval.as_secs_f64(), "will retry");
                     }
@@ -1346,6 +1370,7 @@ impl Lcce {
 
     /// Says goodbye to every peer (StopCCN, sent once) before the daemon exits.
     pub fn shutdown(&mut self, dp: &mut dyn LcceDataplane, now: Instant) {
+        self.stopping = true;
         for e in &mut self.endpoints {
             for h in e.ep.tunnels() {
                 if e.ep.tunnel_state(h) == Some(ctl::TunnelState::Established) {
@@ -1357,9 +1382,6 @@ impl Lcce {
             st.retry_at = None;
         }
         self.pump(dp, now);
-        for st in &mut self.status {
-            st.retry_at = None;
-        }
     }
 
     // ----- show -----------------------------------------------------------

@@ -253,10 +253,10 @@ fn static_pseudowires_end_to_end() {
 
     // Deletes remove devices; a session is gone before its tunnel.
     da.l2tp_ok("del session tunnel_id 1 session_id 10");
-    assert!(!na.has_link("pw1a"));
+    assert!(na.link_gone("pw1a"));
     assert_eq!(da.l2tp("show session tid 1").stdout, "");
     da.l2tp_ok("del tunnel tunnel_id 2");
-    assert!(!na.has_link("pw2a"));
+    assert!(na.link_gone("pw2a"));
     let out = da.l2tp("show tunnel tid 2");
     assert_eq!(out.code, 2);
     // The freed session ID can be used again, in another tunnel.
@@ -270,7 +270,7 @@ fn static_pseudowires_end_to_end() {
     let st = da.stop_with(libc::SIGTERM);
     assert!(st.success(), "{st}");
     for name in ["pw3a", "pw4a", ifname.as_str()] {
-        assert!(!na.has_link(name), "{name} left behind after SIGTERM");
+        assert!(na.link_gone(name), "{name} left behind after SIGTERM");
     }
     assert!(!da.socket.exists());
     let links = na.sh_ok("ip -o link show");

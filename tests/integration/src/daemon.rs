@@ -121,9 +121,10 @@ impl Counters {
         let mut map = std::collections::HashMap::new();
         for line in text.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
-            if !words.first().is_some_and(|w| {
-                matches!(*w, "tx_packets" | "rx_packets" | "rx_seq_discards")
-            }) {
+            if !words
+                .first()
+                .is_some_and(|w| matches!(*w, "tx_packets" | "rx_packets" | "rx_seq_discards"))
+            {
                 continue;
             }
             for pair in words.chunks(2) {
@@ -220,7 +221,11 @@ impl Daemon {
             if self.socket.exists() && self.l2tp("show tunnel").code == 0 {
                 return;
             }
-            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(st) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("l2tpd exited early ({st}):\n{}", self.log_text());
             }
             assert!(

@@ -164,10 +164,7 @@ impl Netns {
 
     /// The kernel's counters of a device here.
     pub fn link_stats(&self, ifname: &str) -> LinkStats {
-        let out = sh_ok(&format!(
-            "ip -n {} -j -s link show dev {ifname}",
-            self.name
-        ));
+        let out = sh_ok(&format!("ip -n {} -j -s link show dev {ifname}", self.name));
         let v: serde_json::Value = serde_json::from_str(&out)
             .unwrap_or_else(|e| panic!("ip -j -s link show {ifname}: {e}: {out}"));
         let s = &v[0]["stats64"];
@@ -214,11 +211,7 @@ impl Netns {
     pub fn wait_ping(&self, addr: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self
-                .sh(&format!("ping -c 1 -W 1 {addr}"))
-                .status
-                .success()
-            {
+            if self.sh(&format!("ping -c 1 -W 1 {addr}")).status.success() {
                 return true;
             }
             if Instant::now() >= deadline {

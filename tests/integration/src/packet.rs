@@ -118,14 +118,7 @@ impl PacketSocket {
     /// Sends one whole frame out of the device.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: send(2) reads `frame.len()` bytes from a valid slice.
-        let n = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-            )
-        };
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -173,7 +166,7 @@ impl PacketSocket {
                     _ => return Err(e),
                 }
             }
-            if sll.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if sll.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             return Ok(Some(buf[..n as usize].to_vec()));
@@ -324,7 +317,12 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 /// An L2TPv3 data message body: session ID, cookie, optional default
 /// sublayer (`Some(seq)` sets the S bit), then the frame. Over UDP prefix
 /// [`UDP_V3_HEADER`].
-pub fn l2tpv3_data(session_id: u32, cookie: &[u8], sublayer: Option<Option<u32>>, frame: &[u8]) -> Vec<u8> {
+pub fn l2tpv3_data(
+    session_id: u32,
+    cookie: &[u8],
+    sublayer: Option<Option<u32>>,
+    frame: &[u8],
+) -> Vec<u8> {
     let mut p = Vec::with_capacity(16 + frame.len());
     p.extend_from_slice(&session_id.to_be_bytes());
     p.extend_from_slice(cookie);

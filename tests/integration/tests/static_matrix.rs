@@ -91,7 +91,7 @@ impl Combo {
             self.seq
         );
         if let (Some(mine), Some(theirs)) = (self.cookie(a), self.cookie(!a)) {
-            cmd += &format!(" cookie {mine} peer_cookie {}", if a { theirs } else { mine.clone() });
+            cmd += &format!(" cookie {mine} peer_cookie {theirs}");
         }
         cmd
     }
@@ -199,12 +199,7 @@ fn pair() -> Pair {
 
 /// Sends one frame each way on every pseudowire and checks it arrives
 /// unchanged; returns failures.
-fn check_frames(
-    p: &Pair,
-    c: &Combo,
-    sock_a: &PacketSocket,
-    sock_b: &PacketSocket,
-) -> Vec<String> {
+fn check_frames(p: &Pair, c: &Combo, sock_a: &PacketSocket, sock_b: &PacketSocket) -> Vec<String> {
     let mut failures = Vec::new();
     let name = c.ifname();
     let (mac_a, mac_b) = (p.na.mac(&name), p.nb.mac(&name));
@@ -217,7 +212,12 @@ fn check_frames(
         // TAP takes, which makes a full 1500-byte underlay packet.
         for (n, frame_len) in [60, 333, mtu + 14].into_iter().enumerate() {
             let tag = format!("l2it {} {dir} {n} ", c.idx);
-            let frame = ethernet_frame(dst, src, ETH_P_TEST, &pattern(tag.as_bytes(), frame_len - 14));
+            let frame = ethernet_frame(
+                dst,
+                src,
+                ETH_P_TEST,
+                &pattern(tag.as_bytes(), frame_len - 14),
+            );
             if let Err(e) = tx.send(&frame) {
                 failures.push(format!("{c}: {dir} send of {frame_len} bytes: {e}"));
                 continue;
@@ -254,7 +254,11 @@ fn every_option_combination_carries_traffic() {
     }
 
     let all = combos();
-    assert_eq!(all.len(), 48, "2 encaps x 2 families x 3 cookies x 2 l2spec x 2 seq");
+    assert_eq!(
+        all.len(),
+        48,
+        "2 encaps x 2 families x 3 cookies x 2 l2spec x 2 seq"
+    );
     let mut valid = Vec::new();
     for c in &all {
         if !c.valid() {
@@ -263,7 +267,10 @@ fn every_option_combination_carries_traffic() {
                 let out = d.l2tp(&c.session_cmd(a));
                 assert_eq!(out.code, 2, "{c} must be refused: {}", out.stderr);
                 assert!(out.stderr.contains("seq"), "{c}: {}", out.stderr);
-                assert!(!ns.has_link(&c.ifname()), "{c}: refused session left a device");
+                assert!(
+                    !ns.has_link(&c.ifname()),
+                    "{c}: refused session left a device"
+                );
             }
             continue;
         }
@@ -289,10 +296,7 @@ fn every_option_combination_carries_traffic() {
         let sessions = d.sessions_json();
         assert_eq!(sessions.len(), valid.len(), "one entry per session");
         for c in &valid {
-            let Some(s) = sessions
-                .iter()
-                .find(|s| s["session_id"] == c.session_id(a))
-            else {
+            let Some(s) = sessions.iter().find(|s| s["session_id"] == c.session_id(a)) else {
                 failures.push(format!("{c}: session {} not shown", c.session_id(a)));
                 continue;
             };
@@ -334,7 +338,10 @@ fn every_option_combination_carries_traffic() {
                 .map(|c| {
                     let ns = &p.na;
                     s.spawn(move || {
-                        (*c, ns.sh(&format!("ping -c 2 -i 0.2 -W 2 {}", c.overlay(2))))
+                        (
+                            *c,
+                            ns.sh(&format!("ping -c 2 -i 0.2 -W 2 {}", c.overlay(2))),
+                        )
                     })
                 })
                 .collect();
@@ -372,7 +379,11 @@ fn every_option_combination_carries_traffic() {
         .collect();
     assert_eq!(bridged.len(), 4, "one per (encap, family)");
     for c in &bridged {
-        let (br, vb, vc) = (format!("br{}", c.idx), format!("vb{}", c.idx), format!("vc{}", c.idx));
+        let (br, vb, vc) = (
+            format!("br{}", c.idx),
+            format!("vb{}", c.idx),
+            format!("vc{}", c.idx),
+        );
         veth(&p.na, &vb, &nc, &vc);
         p.na.sh_ok(&format!(
             "ip link add {br} type bridge && ip link set {br} up && \
@@ -396,7 +407,9 @@ fn every_option_combination_carries_traffic() {
         let mac_c = l2tp_integration::netns::mac_string(&nc.mac(&format!("vc{}", c.idx)));
         let neigh = p.nb.sh_ok(&format!("ip neigh show {}", c.overlay(3)));
         if !neigh.contains(&mac_c) {
-            failures.push(format!("{c}: B's neighbour entry for C is {neigh:?}, want {mac_c}"));
+            failures.push(format!(
+                "{c}: B's neighbour entry for C is {neigh:?}, want {mac_c}"
+            ));
         }
     }
 
@@ -417,7 +430,11 @@ fn every_option_combination_carries_traffic() {
     for (d, ns) in [(&mut p.da, &p.na), (&mut p.db, &p.nb)] {
         assert!(d.stop(), "l2tpd did not exit cleanly on SIGTERM");
         for c in &valid {
-            assert!(!ns.has_link(&c.ifname()), "{} left behind after SIGTERM", c.ifname());
+            assert!(
+                !ns.has_link(&c.ifname()),
+                "{} left behind after SIGTERM",
+                c.ifname()
+            );
         }
     }
 }

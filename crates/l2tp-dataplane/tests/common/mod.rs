@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use l2tp_dataplane::UserspaceDataplane;
+use l2tp_dataplane::{FastpathOptions, UserspaceDataplane};
 
 /// Runs a command, panicking with its output if it fails.
 pub fn sh(args: &[&str]) -> Output {
@@ -161,11 +161,16 @@ pub struct NsDataplane {
 
 impl NsDataplane {
     pub fn spawn(ns: &str) -> Self {
+        Self::spawn_with(ns, FastpathOptions::from_env())
+    }
+
+    /// Like [`spawn`](Self::spawn) with explicit fast-path options.
+    pub fn spawn_with(ns: &str, opts: FastpathOptions) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let name = ns.to_string();
         let thread = std::thread::spawn(move || {
             enter_netns(&name).expect("setns");
-            let mut dp = UserspaceDataplane::new();
+            let mut dp = UserspaceDataplane::with_options(opts);
             for job in rx {
                 job(&mut dp);
             }

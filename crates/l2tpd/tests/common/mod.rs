@@ -117,6 +117,19 @@ impl Netns {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// True once `ifname` is gone (the data plane may remove devices in
+    /// the background), waiting up to 2 s.
+    pub fn link_gone(&self, ifname: &str) -> bool {
+        let end = Instant::now() + Duration::from_secs(2);
+        while self.has_link(ifname) {
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     pub fn has_link(&self, ifname: &str) -> bool {
         self.sh(&format!("ip link show dev {ifname}"))
             .status

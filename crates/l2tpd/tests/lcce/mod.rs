@@ -156,7 +156,19 @@ impl Capture {
         let err = path.with_extension("err");
         let errf = std::fs::File::create(&err).unwrap();
         let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, "tcpdump", "-i", dev, "-U", "-s", "0", "-w"])
+            .args([
+                "netns",
+                "exec",
+                &ns.name,
+                "tcpdump",
+                "--immediate-mode",
+                "-i",
+                dev,
+                "-U",
+                "-s",
+                "0",
+                "-w",
+            ])
             .arg(&path)
             .stdout(Stdio::null())
             .stderr(errf)
@@ -172,7 +184,11 @@ impl Capture {
                 .map(|s| s.contains("listening on"))
                 .unwrap_or(false)
         });
-        assert!(ready, "tcpdump did not start: {:?}", std::fs::read_to_string(&c.err));
+        assert!(
+            ready,
+            "tcpdump did not start: {:?}",
+            std::fs::read_to_string(&c.err)
+        );
         c
     }
 
