@@ -59,6 +59,31 @@ pub struct TxSession {
     pub header: Mutex<TxHeader>,
     /// Trains of equal datagrams may go as one UDP GSO send.
     pub gso: bool,
+    /// One per device queue: whoever reads a queue sends what it read
+    /// before letting go, so a flow's frames leave in order even when the
+    /// receive thread drains a queue in place of its worker.
+    pub queue_locks: Box<[Mutex<()>]>,
+}
+
+impl TxSession {
+    /// Transmit state for `session`, sending to `dest` on `port`.
+    pub fn new(
+        session: Arc<SessionShared>,
+        port: Arc<PortShared>,
+        dest: SockAddr,
+        header: TxHeader,
+        gso: bool,
+    ) -> Self {
+        let queues = session.pw.queues().max(1);
+        Self {
+            session,
+            port,
+            dest,
+            header: Mutex::new(header),
+            gso,
+            queue_locks: (0..queues).map(|_| Mutex::new(())).collect(),
+        }
+    }
 }
 
 type Table = RwLock<HashMap<u64, Arc<TxSession>>>;
@@ -97,7 +122,7 @@ impl TxPool {
                     .name(format!("l2tp-tx-{q}"))
                     .spawn(move || {
                         let _keep = stop;
-                        Work::new(q).run(&epoll, &table)
+                        Work::new().run(q, &epoll, &table)
                     })?
             };
             pool.workers.push(Worker {
@@ -186,9 +211,8 @@ struct Msg {
     closed: bool,
 }
 
-/// A worker's buffers.
-struct Work {
-    q: usize,
+/// A worker's buffers (also used by receive threads to send replies).
+pub struct Work {
     rbuf: Vec<u8>,
     frames: Vec<(usize, usize)>,
     scratch: Vec<u8>,
@@ -199,16 +223,28 @@ struct Work {
     sender: GsoSender,
 }
 
-enum Served {
+/// What serving a queue ended with.
+pub enum Served {
+    /// The queue is empty.
     Drained,
+    /// Budget used up; more may be waiting.
     More,
+    /// The device is gone.
     Broken,
+    /// Another thread is serving the queue.
+    Busy,
+}
+
+impl Default for Work {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Work {
-    fn new(q: usize) -> Self {
+    /// Allocates the buffers (about 1 MiB).
+    pub fn new() -> Self {
         Self {
-            q,
             rbuf: vec![0; READ_BUF],
             frames: Vec::with_capacity(READ_BATCH),
             scratch: Vec::with_capacity(SCRATCH),
@@ -220,11 +256,11 @@ impl Work {
         }
     }
 
-    fn run(mut self, epoll: &Epoll, table: &Table) {
+    fn run(mut self, q: usize, epoll: &Epoll, table: &Table) {
         let mut events = Events::with_capacity(64);
         loop {
             if let Err(e) = epoll.wait(&mut events, -1) {
-                tracing::error!(queue = self.q, "transmit epoll failed: {e}");
+                tracing::error!(queue = q, "transmit epoll failed: {e}");
                 return;
             }
             for (token, ev) in events.iter() {
@@ -242,7 +278,7 @@ impl Work {
                 let broken = if ev & EPOLL_BROKEN != 0 && ev & libc::EPOLLIN as u32 == 0 {
                     true
                 } else {
-                    matches!(self.serve(&s), Served::Broken)
+                    matches!(self.serve(&s, q, true), Served::Broken)
                 };
                 if broken {
                     // The device was deleted behind our back: stop watching
@@ -251,14 +287,27 @@ impl Work {
                         ifname = s.session.pw.ifname(),
                         "device gone; session idle until deleted"
                     );
-                    let _ = epoll.delete(s.session.pw.queue_fd(self.q));
+                    let _ = epoll.delete(s.session.pw.queue_fd(q));
                 }
             }
         }
     }
 
-    /// Drains (part of) one session's queue.
-    fn serve(&mut self, s: &TxSession) -> Served {
+    /// Drains (part of) queue `q` of one session. With `wait` false, gives
+    /// up at once if another thread is at it.
+    pub fn serve(&mut self, s: &TxSession, q: usize, wait: bool) -> Served {
+        let Some(lock) = s.queue_locks.get(q) else {
+            return Served::Drained;
+        };
+        let _guard = if wait {
+            lock.lock().unwrap_or_else(|p| p.into_inner())
+        } else {
+            match lock.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Served::Busy,
+            }
+        };
         let pw = &s.session.pw;
         for _ in 0..ROUNDS {
             self.frames.clear();
@@ -270,7 +319,7 @@ impl Work {
                 let Some(room) = self.rbuf.get_mut(start..start + MAX_READ) else {
                     break;
                 };
-                match pw.read_queue(self.q, room) {
+                match pw.read_queue(q, room) {
                     Ok(Some(n)) if n > 0 => {
                         self.frames.push((start, n));
                         // Next frame 64-byte aligned after this one.

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -633,19 +633,22 @@ impl Dataplane for UserspaceDataplane {
             send_seq: AtomicBool::new(cfg.seq.send),
             counters: AtomicCounters::default(),
             tunnel_counters: Arc::clone(&tunnel.counters),
+            tx: OnceLock::new(),
         });
         let port = self
             .ports
             .get(&tunnel.port)
             .ok_or(DataplaneError::NoSuchTunnel(cfg.tunnel_id))?;
         let tx = if shared.pw.queues() > 0 {
-            Some(Arc::new(TxSession {
-                session: Arc::clone(&shared),
-                port: Arc::clone(&port.shared),
-                dest: SockAddr::new(tunnel.peer.addr()),
-                header: Mutex::new(header),
-                gso: port.gso,
-            }))
+            let tx = Arc::new(TxSession::new(
+                Arc::clone(&shared),
+                Arc::clone(&port.shared),
+                SockAddr::new(tunnel.peer.addr()),
+                header,
+                port.gso,
+            ));
+            let _ = shared.tx.set(Arc::downgrade(&tx));
+            Some(tx)
         } else {
             None
         };

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Instant;
 
 use crate::core::RxSession;
@@ -18,6 +18,7 @@ use crate::offload::vnet::VNET_HDR_LEN;
 use crate::offload::{flow_hash, FastpathOptions};
 use crate::pseudowire::Pseudowire;
 use crate::sys::fast::GroBatch;
+use crate::txpool::{Served, TxSession, Work};
 use crate::sys::{self, EventFd, MAX_BATCH};
 use crate::userspace::{ControlHandler, ControlPacket};
 use crate::wire;
@@ -54,6 +55,9 @@ pub struct SessionShared {
     pub counters: AtomicCounters,
     /// The owning tunnel's statistics.
     pub tunnel_counters: Arc<AtomicCounters>,
+    /// Transmit state (sessions with a device), so the receive thread can
+    /// send what its writes to the device made the host answer.
+    pub tx: OnceLock<Weak<TxSession>>,
 }
 
 impl SessionShared {
@@ -142,6 +146,12 @@ impl FrameSink for DeviceSink<'_> {
 /// Per-thread receive state: where frames go after the session's checks.
 struct RxPath {
     coalescer: Option<Coalescer>,
+    /// Sessions whose devices got frames in this batch.
+    touched: Vec<u32>,
+    /// Send buffers for answering in place (allocated on first use).
+    work: Option<Box<Work>>,
+    /// Answer in place at all (`L2TP_DP_INLINE_TX`).
+    inline_tx: bool,
 }
 
 impl RxPath {
@@ -157,6 +167,11 @@ impl RxPath {
         sink: &mut DeviceSink<'_>,
     ) -> bool {
         let pw = &session.pw;
+        if self.touched.last() != Some(&sid) && !self.touched.contains(&sid) {
+            if self.touched.len() < self.touched.capacity() {
+                self.touched.push(sid);
+            }
+        }
         if !pw.vnet_hdr() {
             return pw.write_frame(frame).is_ok();
         }
@@ -172,6 +187,34 @@ impl RxPath {
     fn flush(&mut self, batch: &[u8], sink: &mut DeviceSink<'_>) {
         if let Some(c) = self.coalescer.as_mut() {
             c.flush(batch, sink);
+        }
+        self.answer(sink.sessions);
+    }
+
+    /// Writing to a device runs the host's stack right away, which often
+    /// queues an answer (a TCP ACK, more data released by an ACK, an echo
+    /// reply) on the device. Sending it from here saves waking a transmit
+    /// worker, which is most of a round trip's latency. Queues a worker is
+    /// busy with are left to it.
+    fn answer(&mut self, sessions: &HashMap<u32, Arc<SessionShared>>) {
+        if !self.inline_tx {
+            self.touched.clear();
+            return;
+        }
+        for sid in self.touched.drain(..) {
+            let Some(tx) = sessions
+                .get(&sid)
+                .and_then(|s| s.tx.get())
+                .and_then(Weak::upgrade)
+            else {
+                continue;
+            };
+            let work = self.work.get_or_insert_with(|| Box::new(Work::new()));
+            for q in 0..tx.session.pw.queues() {
+                if let Served::Broken = work.serve(&tx, q, false) {
+                    break;
+                }
+            }
         }
     }
 }
@@ -279,6 +322,9 @@ pub fn rx_loop(port: Arc<PortShared>, stop: Arc<EventFd>, opts: FastpathOptions)
     let mut pending: Vec<u32> = Vec::with_capacity(64);
     let mut path = RxPath {
         coalescer: opts.coalescing().then(|| Coalescer::new(opts.verify)),
+        touched: Vec::with_capacity(64),
+        work: None,
+        inline_tx: opts.inline_tx,
     };
     let fd = port.underlay.raw_fd();
     let udp = port.underlay.encap() == crate::Encap::Udp;

@@ -500,7 +500,7 @@ impl Lcce {
         }
         for i in 0..defs.len() {
             if defs[i].initiate {
-                self.connect(i, dp, now);
+                self.connect(i, now);
             }
         }
         self.pump(dp, now);
@@ -520,7 +520,7 @@ impl Lcce {
     }
 
     /// Opens a configured tunnel's control connection (and its sessions).
-    fn connect(&mut self, idx: usize, dp: &mut dyn LcceDataplane, now: Instant) {
+    fn connect(&mut self, idx: usize, now: Instant) {
         let defs = Arc::clone(&self.defs);
         let Some(def) = defs.get(idx) else { return };
         let Some(peer) = def.peer else { return };
@@ -564,7 +564,6 @@ impl Lcce {
                 st.retry_at = Some(now + def.retry_interval);
             }
         }
-        let _ = dp;
     }
 
     /// Asks for a session on a tunnel (queued until the tunnel is up).
@@ -713,7 +712,7 @@ impl Lcce {
         }
         for i in 0..self.status.len() {
             if self.status[i].retry_at.is_some_and(|t| t <= now) {
-                self.connect(i, dp, now);
+                self.connect(i, now);
             }
         }
         if now >= self.next_reconcile {

@@ -1,4 +1,8 @@
-//! Integration tests live in tests/; this library holds their shared harness.
+//! Integration tests live in tests/; this library holds their shared harness:
+//! [`netns`] (uniquely named namespaces, veth, device counters, entering a
+//! namespace to open sockets), [`daemon`] (the real `l2tpd` and `l2tp`
+//! binaries, built if missing), [`packet`] (AF_PACKET and raw IP sockets,
+//! hand-made L2TPv3 packets) and [`kernel_peer`] (a Linux kernel under qemu).
 pub mod daemon;
 pub mod kernel_peer;
 pub mod netns;

@@ -394,15 +394,29 @@ fn kernel_peer_pseudowires_carry_ping_and_tcp() {
         let down = iperf(&lab, c, true);
         let ours = lab.ours();
         let kernel = lab.guest_stats("l2tpeth0");
+        let tap = lab.ns.link_stats(TAP);
+        let drops_text = lab.ns.sh_ok(
+            "nstat -asz UdpRcvbufErrors Udp6RcvbufErrors; \
+             awk 'FNR > 1 { d += $NF } END { print \"raw socket drops\", d + 0 }' \
+             /proc/net/raw /proc/net/raw6",
+        );
+        let socket_drops = drops_text.split_once('\n').unwrap_or_default().1;
         lab.teardown();
         eprintln!(
             "{c}: mtu {mtu}, iperf3 to kernel {:.1} Mbit/s, from kernel {:.1} Mbit/s ({:?}); \
-             ours {ours:?}; kernel l2tpeth0 rx/tx packets {}/{}",
+             ours {ours:?}; kernel l2tpeth0 rx/tx packets {}/{}; {TAP} rx_dropped {} \
+             tx_dropped {}; {}",
             up / 1e6,
             down / 1e6,
             t0.elapsed(),
             kernel[0],
-            kernel[2]
+            kernel[2],
+            tap.rx_dropped,
+            tap.tx_dropped,
+            socket_drops
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         results.push((c.to_string(), up, down));
         assert!(up > FLOOR_BPS, "{c}: {up} bit/s to the kernel");

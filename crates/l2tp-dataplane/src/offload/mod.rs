@@ -47,6 +47,10 @@ pub struct FastpathOptions {
     /// `L2TP_DP_QUEUES`: TAP queues per device and transmit workers; 0 picks
     /// one per CPU.
     pub queues: usize,
+    /// `L2TP_DP_INLINE_TX`: after writing received frames to a device, the
+    /// receive thread sends what the host queued in answer (ACKs, echo
+    /// replies) itself instead of waking a transmit worker.
+    pub inline_tx: bool,
 }
 
 impl Default for FastpathOptions {
@@ -58,6 +62,7 @@ impl Default for FastpathOptions {
             coalesce: true,
             verify: true,
             queues: 0,
+            inline_tx: true,
         }
     }
 }
@@ -89,12 +94,13 @@ impl FastpathOptions {
             coalesce: false,
             verify: true,
             queues: 1,
+            inline_tx: false,
         }
     }
 
     /// The defaults overridden by `L2TP_DP_OFFLOAD`, `L2TP_DP_GSO`,
-    /// `L2TP_DP_GRO`, `L2TP_DP_COALESCE`, `L2TP_DP_VERIFY` (0/1) and
-    /// `L2TP_DP_QUEUES` (a count).
+    /// `L2TP_DP_GRO`, `L2TP_DP_COALESCE`, `L2TP_DP_VERIFY`,
+    /// `L2TP_DP_INLINE_TX` (0/1) and `L2TP_DP_QUEUES` (a count).
     pub fn from_env() -> Self {
         let d = Self::default();
         let queues = match std::env::var("L2TP_DP_QUEUES") {
@@ -111,6 +117,7 @@ impl FastpathOptions {
             coalesce: env_flag("L2TP_DP_COALESCE", d.coalesce),
             verify: env_flag("L2TP_DP_VERIFY", d.verify),
             queues,
+            inline_tx: env_flag("L2TP_DP_INLINE_TX", d.inline_tx),
         }
     }
 
