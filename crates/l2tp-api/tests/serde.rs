@@ -70,6 +70,13 @@ fn session_state() -> SessionState {
             rx_cookie_discards: 9,
             rx_invalid: u64::MAX,
         },
+        control: Some(SessionControl {
+            tunnel_name: "to-b".into(),
+            remote_end_id: "pw-1".into(),
+            serial_number: 9,
+            initiator: true,
+            peer_circuit_active: true,
+        }),
     }
 }
 
@@ -88,6 +95,47 @@ fn tunnel_state() -> TunnelState {
         origin: Origin::Static,
         session_count: 1,
         stats: Counters::default(),
+        control: None,
+    }
+}
+
+fn dynamic_tunnel_state() -> TunnelState {
+    TunnelState {
+        origin: Origin::Dynamic,
+        control: Some(TunnelControl {
+            name: "to-b".into(),
+            state: "established".into(),
+            initiator: true,
+            authenticated: true,
+            peer_host_name: Some("lcce-b".into()),
+            peer_router_id: Some(7),
+            peer_vendor_name: None,
+            sessions: 3,
+            stats: ControlCounters {
+                retransmissions: 4,
+                ..ControlCounters::default()
+            },
+        }),
+        ..tunnel_state()
+    }
+}
+
+fn monitor_message() -> MonitorMessage {
+    MonitorMessage {
+        time_ms: 1_700_000_000_123,
+        direction: "received".into(),
+        encap: Encap::Ip,
+        peer: "198.18.0.1:0".into(),
+        tunnel_id: None,
+        ccid: 0,
+        message: "SCCRQ".into(),
+        ns: 0,
+        nr: 0,
+        retransmit: false,
+        avps: vec![MonitorAvp {
+            name: "Host Name".into(),
+            value: "\"lcce-a\"".into(),
+        }],
     }
 }
 
@@ -115,6 +163,18 @@ fn all_requests() -> Vec<Request> {
             tunnel_id: None,
             session_id: Some(2),
         },
+        Request::AddDynamicSession(DynamicSessionSpec {
+            tunnel: "to-b".into(),
+            pw_type: PseudowireType::Null,
+            remote_end_id: Some("pw-1".into()),
+            name: None,
+            cookie_len: 8,
+            l2spec_type: L2SpecType::Default,
+            seq: SeqMode::Recv,
+            mtu: Some(1400),
+        }),
+        Request::ShowControl,
+        Request::Monitor,
     ]
 }
 
@@ -136,7 +196,65 @@ fn all_responses() -> Vec<Response> {
         },
         Response::Error(ApiError::new(ErrorKind::TunnelExists, "tunnel 1 exists")),
         Response::Error(ApiError::invalid("cookie", "too long")),
+        Response::Tunnels {
+            tunnels: vec![dynamic_tunnel_state()],
+        },
+        Response::SessionRequested {
+            tunnel_id: 1,
+            session_id: 2,
+        },
+        Response::Control(ControlStatus {
+            listeners: vec!["udp 198.18.0.1:1701".into()],
+            tunnels: vec![ConfiguredTunnel {
+                name: "to-b".into(),
+                state: "retry-wait".into(),
+                retry_in_ms: Some(10),
+                last_error: Some("timeout".into()),
+                ..ConfiguredTunnel::default()
+            }],
+            endpoints: vec![EndpointCounters {
+                v2_rejected: 1,
+                ..EndpointCounters::default()
+            }],
+        }),
+        Response::MonitorStarted,
+        Response::Message(monitor_message()),
     ]
+}
+
+#[test]
+fn control_plane_wire_forms() {
+    assert_eq!(
+        serde_json::to_value(Request::Monitor).unwrap(),
+        json!({"type": "monitor"})
+    );
+    assert_eq!(
+        serde_json::to_value(Request::ShowControl).unwrap(),
+        json!({"type": "show_control"})
+    );
+    // Only the tunnel is required; the rest takes the defaults.
+    let r: Request =
+        serde_json::from_value(json!({"type": "add_dynamic_session", "tunnel": "7"})).unwrap();
+    let Request::AddDynamicSession(s) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        (s.tunnel.as_str(), s.pw_type, s.cookie_len, s.seq),
+        ("7", PseudowireType::Ethernet, 0, SeqMode::None)
+    );
+    assert_eq!(
+        serde_json::to_value(PseudowireType::Null).unwrap(),
+        json!("none")
+    );
+    // Static objects carry no control block on the wire, so older clients
+    // read newer daemons' answers.
+    let v = serde_json::to_value(tunnel_state()).unwrap();
+    assert!(v.get("control").is_none(), "{v}");
+    let v = serde_json::to_value(dynamic_tunnel_state()).unwrap();
+    assert_eq!(v["control"]["stats"]["retransmissions"], 4);
+    let v = serde_json::to_value(Response::Message(monitor_message())).unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["avps"][0]["name"], "Host Name");
 }
 
 #[test]

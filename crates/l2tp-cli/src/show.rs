@@ -383,7 +383,7 @@ pub fn monitor_text(m: &MonitorMessage) -> String {
         .iter()
         .filter(|a| KEY_AVPS.contains(&a.name.as_str()))
     {
-        let key: String = a.name.split(|c: char| c == ' ' || c == '-').collect();
+        let key: String = a.name.split([' ', '-']).collect();
         if a.name == "Message Digest" {
             out.push_str(" MessageDigest");
         } else {

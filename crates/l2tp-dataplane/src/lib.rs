@@ -18,9 +18,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 pub mod core;
-pub mod offload;
 pub mod counters;
 pub mod encap;
+pub mod offload;
 pub mod pseudowire;
 mod reaper;
 mod sys;

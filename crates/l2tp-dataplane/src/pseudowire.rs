@@ -143,26 +143,28 @@ impl TapDevice {
         if !template.contains('%') && sys::ifindex(template).is_some() {
             return Err(DataplaneError::DeviceExists(template.to_string()));
         }
-        let (fds, name) = fast::open_tap_queues(template, opts.offload, opts.queues)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::EPERM) | Some(libc::EACCES) => DataplaneError::PermissionDenied {
-                    what: format!("creating TAP device {template}"),
-                },
-                // Lost a race with another creator of the same name.
-                Some(libc::EBUSY) | Some(libc::EEXIST) => {
-                    DataplaneError::DeviceExists(template.to_string())
+        let (fds, name) =
+            fast::open_tap_queues(template, opts.offload, opts.queues).map_err(|e| {
+                match e.raw_os_error() {
+                    Some(libc::EPERM) | Some(libc::EACCES) => DataplaneError::PermissionDenied {
+                        what: format!("creating TAP device {template}"),
+                    },
+                    // Lost a race with another creator of the same name.
+                    Some(libc::EBUSY) | Some(libc::EEXIST) => {
+                        DataplaneError::DeviceExists(template.to_string())
+                    }
+                    Some(libc::EINVAL) if sys::ifindex(template).is_some() => {
+                        DataplaneError::DeviceExists(template.to_string())
+                    }
+                    Some(libc::ENOENT) | Some(libc::ENODEV) => DataplaneError::Io {
+                        context: "opening /dev/net/tun (is the tun module available?)".into(),
+                        source: e,
+                    },
+                    _ => DataplaneError::Io {
+                        context: format!("creating TAP device {template}"),
+                        source: e,
+                    },
                 }
-                Some(libc::EINVAL) if sys::ifindex(template).is_some() => {
-                    DataplaneError::DeviceExists(template.to_string())
-                }
-                Some(libc::ENOENT) | Some(libc::ENODEV) => DataplaneError::Io {
-                    context: "opening /dev/net/tun (is the tun module available?)".into(),
-                    source: e,
-                },
-                _ => DataplaneError::Io {
-                    context: format!("creating TAP device {template}"),
-                    source: e,
-                },
             })?;
         // From here `fds` own the device: returning early drops them and the
         // device goes away.

@@ -47,7 +47,9 @@ pub struct Reaper(Arc<Inner>);
 
 impl std::fmt::Debug for Reaper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reaper").field("group", &self.0.group).finish()
+        f.debug_struct("Reaper")
+            .field("group", &self.0.group)
+            .finish()
     }
 }
 

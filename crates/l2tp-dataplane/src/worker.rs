@@ -18,8 +18,8 @@ use crate::offload::vnet::VNET_HDR_LEN;
 use crate::offload::{flow_hash, FastpathOptions};
 use crate::pseudowire::Pseudowire;
 use crate::sys::fast::GroBatch;
-use crate::txpool::{Served, TxSession, Work};
 use crate::sys::{self, EventFd, MAX_BATCH};
+use crate::txpool::{Served, TxSession, Work};
 use crate::userspace::{ControlHandler, ControlPacket};
 use crate::wire;
 
@@ -167,10 +167,11 @@ impl RxPath {
         sink: &mut DeviceSink<'_>,
     ) -> bool {
         let pw = &session.pw;
-        if self.touched.last() != Some(&sid) && !self.touched.contains(&sid) {
-            if self.touched.len() < self.touched.capacity() {
-                self.touched.push(sid);
-            }
+        if self.touched.last() != Some(&sid)
+            && !self.touched.contains(&sid)
+            && self.touched.len() < self.touched.capacity()
+        {
+            self.touched.push(sid);
         }
         if !pw.vnet_hdr() {
             return pw.write_frame(frame).is_ok();
@@ -180,7 +181,9 @@ impl RxPath {
                 c.push(sid, frame, batch, sink);
                 true
             }
-            None => pw.write_parts(flow_hash(frame), &[&PLAIN_VNET, frame]).is_ok(),
+            None => pw
+                .write_parts(flow_hash(frame), &[&PLAIN_VNET, frame])
+                .is_ok(),
         }
     }
 
@@ -364,16 +367,35 @@ pub fn rx_loop(port: Arc<PortShared>, stop: Arc<EventFd>, opts: FastpathOptions)
                         // possibly shorter.
                         for pkt in msg.chunks(usize::from(seg)) {
                             handle_datagram(
-                                &port, &sessions, pkt, from, now, &mut pending, &mut path, buf,
+                                &port,
+                                &sessions,
+                                pkt,
+                                from,
+                                now,
+                                &mut pending,
+                                &mut path,
+                                buf,
                             );
                         }
                     } else {
                         handle_datagram(
-                            &port, &sessions, msg, from, now, &mut pending, &mut path, buf,
+                            &port,
+                            &sessions,
+                            msg,
+                            from,
+                            now,
+                            &mut pending,
+                            &mut path,
+                            buf,
                         );
                     }
                 }
-                path.flush(buf, &mut DeviceSink { sessions: &sessions });
+                path.flush(
+                    buf,
+                    &mut DeviceSink {
+                        sessions: &sessions,
+                    },
+                );
                 if n < BATCH {
                     break;
                 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use common::*;
 use l2tp_dataplane::{
-    Cookie, Counters, Dataplane, DataplaneError, Encap, L2SpecType, PseudowireType, SeqMode,
-    SessionConfig, SessionInfo, TunnelConfig,
+    Cookie, Counters, Dataplane, DataplaneError, Encap, FastpathOptions, L2SpecType,
+    PseudowireType, SeqMode, SessionConfig, SessionInfo, TunnelConfig,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -101,9 +101,20 @@ fn frame_len(i: usize, mtu: u32) -> usize {
 
 #[test]
 fn all_combinations_carry_frames_and_count_them() {
-    let pair = Pair::new(20);
-    let a = NsDataplane::spawn(&pair.a.name);
-    let b = NsDataplane::spawn(&pair.b.name);
+    run_matrix(20, FastpathOptions::default());
+}
+
+/// The same without any offload: plain frames, one datagram per send, one
+/// queue.
+#[test]
+fn all_combinations_without_offloads() {
+    run_matrix(21, FastpathOptions::plain());
+}
+
+fn run_matrix(subnet: u8, opts: FastpathOptions) {
+    let pair = Pair::new(subnet);
+    let a = NsDataplane::spawn_with(&pair.a.name, opts);
+    let b = NsDataplane::spawn_with(&pair.b.name, opts);
 
     for (encap, v6) in [
         (Encap::Udp, false),

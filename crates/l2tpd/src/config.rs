@@ -941,4 +941,25 @@ name = "pw1"
             assert!(got.starts_with("lcce-a.toml: "), "{got}");
         }
     }
+
+    #[test]
+    fn example_pair_is_ready() {
+        let a = parse("lcce-a.toml", include_str!("../../../examples/lcce-a.toml")).unwrap();
+        let b = parse("lcce-b.toml", include_str!("../../../examples/lcce-b.toml")).unwrap();
+        let (ta, tb) = (&a.tunnels[0], &b.tunnels[0]);
+        assert!(ta.initiate && !tb.initiate);
+        assert_eq!(ta.local, tb.peer.unwrap());
+        assert_eq!(tb.local, ta.peer.unwrap());
+        assert_eq!(ta.local.ip().to_string(), "198.18.0.1");
+        assert_eq!(tb.local.ip().to_string(), "198.18.0.2");
+        assert_eq!(ta.secret, tb.secret);
+        let (sa, sb) = (&ta.sessions[0], &tb.sessions[0]);
+        assert!(sa.initiate && !sb.initiate);
+        assert_eq!(sa.ifname.as_deref(), Some("l2tpeth0"));
+        assert_eq!(sb.ifname.as_deref(), Some("l2tpeth0"));
+        assert_eq!(
+            tb.template_for(sa.remote_end_id.as_deref().unwrap().as_bytes()),
+            Some(sb)
+        );
+    }
 }

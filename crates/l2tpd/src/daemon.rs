@@ -342,12 +342,7 @@ impl Daemon {
             peer_session_id: spec.peer_session_id,
             pw_type: match spec.pw_type {
                 PseudowireType::Ethernet => dp::PseudowireType::Ethernet,
-                PseudowireType::Null => {
-                    return Err(ApiError::invalid(
-                        "pw_type",
-                        "static sessions need a device; pw_type none is for dynamic sessions",
-                    ))
-                }
+                PseudowireType::Null => dp::PseudowireType::Null,
             },
             ifname: spec.name.clone(),
             cookie: cookie(spec.cookie)?,

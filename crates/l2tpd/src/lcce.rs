@@ -1031,30 +1031,28 @@ impl Lcce {
                 params.tx_l2spec, params.rx_l2spec
             ))
         } else {
-            match plan.pw_type {
-                PseudowireType::Null => Ok((String::new(), 0, 0, false)),
-                PseudowireType::Ethernet => {
-                    let cfg = dp::SessionConfig {
-                        tunnel_id: params.local_tunnel_id,
-                        session_id: params.local_session_id,
-                        peer_session_id: params.remote_session_id,
-                        pw_type: dp::PseudowireType::Ethernet,
-                        ifname: plan.ifname.clone(),
-                        cookie: params.peer_cookie,
-                        peer_cookie: params.local_cookie,
-                        l2spec: params.tx_l2spec,
-                        seq: dp::SeqMode {
-                            send: seq.send(),
-                            recv: seq.recv(),
-                        },
-                        mtu: plan.mtu,
-                        reorder_timeout: None,
-                    };
-                    dp.add_session(cfg)
-                        .map(|i| (i.ifname, i.ifindex, i.mtu, true))
-                        .map_err(|e| e.to_string())
-                }
-            }
+            let cfg = dp::SessionConfig {
+                tunnel_id: params.local_tunnel_id,
+                session_id: params.local_session_id,
+                peer_session_id: params.remote_session_id,
+                pw_type: match plan.pw_type {
+                    PseudowireType::Ethernet => dp::PseudowireType::Ethernet,
+                    PseudowireType::Null => dp::PseudowireType::Null,
+                },
+                ifname: plan.ifname.clone(),
+                cookie: params.peer_cookie,
+                peer_cookie: params.local_cookie,
+                l2spec: params.tx_l2spec,
+                seq: dp::SeqMode {
+                    send: seq.send(),
+                    recv: seq.recv(),
+                },
+                mtu: plan.mtu,
+                reorder_timeout: None,
+            };
+            dp.add_session(cfg)
+                .map(|i| (i.ifname, i.ifindex, i.mtu, true))
+                .map_err(|e| e.to_string())
         };
         match result {
             Ok((ifname, ifindex, mtu, in_dataplane)) => {

@@ -31,7 +31,12 @@ struct Options {
     socket: PathBuf,
 
     /// Log filter: error, warn, info, debug, trace (RUST_LOG overrides).
-    #[arg(long, value_name = "LEVEL", default_value = "info", overrides_with = "log_level")]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "info",
+        overrides_with = "log_level"
+    )]
     log_level: String,
 
     /// Accepted for compatibility; l2tpd never daemonizes.

@@ -344,6 +344,31 @@ fn killed_peer_is_noticed_and_the_pseudowire_returns() {
     // B, restarted once, accepted A's connection twice since.
     let cb = control(&db);
     assert_eq!(cb["tunnels"][0]["established"], 2, "{cb}");
+
+    // A restarts at once, before B can notice: B takes A's new SCCRQ as a
+    // restart and closes the stale connection (and its device) first.
+    let old = tunnels(&db)[0]["tunnel_id"].clone();
+    da.kill9();
+    da.restart(&a, &args_a);
+    assert!(
+        wait_for(UP, || {
+            let t = tunnels(&db);
+            t.len() == 1
+                && t[0]["tunnel_id"] != old
+                && t[0]["control"]["state"] == "established"
+                && dynamic_sessions(&db).len() == 1
+                && dynamic_sessions(&da).len() == 1
+        }),
+        "{}",
+        db.log_text()
+    );
+    assert!(
+        db.log_text().contains("peer restarted"),
+        "{}",
+        db.log_text()
+    );
+    addresses();
+    assert!(ping(&a, "198.19.0.2"), "no ping after the quick restart");
 }
 
 /// `l2tp monitor` on B shows the exchange; sessions added and deleted at
@@ -528,4 +553,51 @@ fn config_errors_stop_the_daemon_naming_file_and_key() {
         text.contains("tunnel \"x\": cannot listen on UDP 198.18.9.9:1701"),
         "{text}"
     );
+}
+
+/// Both LCCEs initiate at once: the Tie Breaker AVP leaves one control
+/// connection, and the session asked for by A comes up on it.
+#[test]
+fn simultaneous_initiators_end_with_one_tunnel() {
+    let (a, b) = veth_pair("tie");
+    let dir = TempDir::new("tie");
+    let ta = Tun::new("to-b", "198.18.0.1", "198.18.0.2", true)
+        .session("remote_end_id = \"pw-1\"\nname = \"l2tpeth0\"");
+    let tb = Tun::new("to-a", "198.18.0.2", "198.18.0.1", true)
+        .session("remote_end_id = \"pw-1\"\nname = \"l2tpeth0\"\ninitiate = false");
+    let cfg_a = dir.write("a.toml", &ta.toml("lcce-a"));
+    let cfg_b = dir.write("b.toml", &tb.toml("lcce-b"));
+    let (sa, sb) = (socket_path("ta"), socket_path("tb"));
+    let (la, lb) = (sa.with_extension("log"), sb.with_extension("log"));
+    // Start both without waiting for either, so the SCCRQs cross.
+    let ca = Daemon::spawn_with(&a, &sa, &la, &["--config", cfg_a.to_str().unwrap()]);
+    let cb = Daemon::spawn_with(&b, &sb, &lb, &["--config", cfg_b.to_str().unwrap()]);
+    let da = Daemon {
+        child: Some(ca),
+        socket: sa,
+        log: la,
+    };
+    let db = Daemon {
+        child: Some(cb),
+        socket: sb,
+        log: lb,
+    };
+    let settled = wait_for(UP, || {
+        let (ta, tb) = (tunnels(&da), tunnels(&db));
+        ta.len() == 1
+            && tb.len() == 1
+            && ta[0]["control"]["state"] == "established"
+            && tb[0]["control"]["state"] == "established"
+            && ta[0]["tunnel_id"] == tb[0]["peer_tunnel"]
+            && dynamic_sessions(&da).len() == 1
+            && dynamic_sessions(&db).len() == 1
+    });
+    assert!(settled, "A:\n{}\nB:\n{}", da.log_text(), db.log_text());
+    // Still one each a moment later (no second connection sneaks in).
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(tunnels(&da).len(), 1);
+    assert_eq!(tunnels(&db).len(), 1);
+    a.sh_ok("ip addr add 198.19.0.1/24 dev l2tpeth0");
+    b.sh_ok("ip addr add 198.19.0.2/24 dev l2tpeth0");
+    assert!(ping(&a, "198.19.0.2"));
 }

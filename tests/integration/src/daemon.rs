@@ -189,17 +189,29 @@ impl Daemon {
     /// Starts `l2tpd --socket PATH --log-level debug` inside `ns` and waits
     /// until it answers `l2tp show tunnel`.
     pub fn start(ns: &Netns) -> Daemon {
+        Daemon::start_with_env(ns, &[], &[])
+    }
+
+    /// [`Daemon::start`] with `remove` dropped from the environment l2tpd
+    /// inherits and `set` added, so a test can pin switches such as the
+    /// data plane's `L2TP_DP_*` whatever the caller's environment holds.
+    pub fn start_with_env(ns: &Netns, set: &[(&str, &str)], remove: &[&str]) -> Daemon {
         let socket = std::env::temp_dir().join(format!("{}.sock", unique("d")));
         let log = socket.with_extension("log");
         let logfile = std::fs::File::create(&log).expect("creating the daemon log");
         // `ip netns exec` execs in place: the child's PID is l2tpd's.
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &ns.name])
             .arg(l2tpd_bin())
             .arg("--socket")
             .arg(&socket)
             .args(["--log-level", "debug"])
-            .env_remove("RUST_LOG")
+            .env_remove("RUST_LOG");
+        for key in remove {
+            cmd.env_remove(key);
+        }
+        let child = cmd
+            .envs(set.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(logfile)

@@ -197,8 +197,7 @@ impl Entry {
             let id_ok = c.ip_id == self.last_id.wrapping_add(1)
                 || (c.ip_id == self.last_id && frame.get(l3 + 6).is_some_and(|f| f & 0x40 != 0));
             // TOS, flags (DF), TTL and protocol.
-            if !id_ok || !same(l3 + 1..l3 + 2) || !same(l3 + 6..l3 + 7) || !same(l3 + 8..l3 + 10)
-            {
+            if !id_ok || !same(l3 + 1..l3 + 2) || !same(l3 + 6..l3 + 7) || !same(l3 + 8..l3 + 10) {
                 return false;
             }
         }
@@ -267,7 +266,7 @@ fn candidate(frame: &[u8], verify: bool) -> Option<Cand> {
             let dst: [u8; 16] = frame.get(ip.l3 + 24..ip.l3 + 40)?.try_into().ok()?;
             pseudo_v6(src, dst, ip.proto, l4_len as u32)
         } else {
-            if !Sum::new().add(frame.get(ip.l3..ip.l4)?).verifies() {
+            if !Sum::new().feed(frame.get(ip.l3..ip.l4)?).verifies() {
                 return None;
             }
             let src: [u8; 4] = frame.get(ip.l3 + 12..ip.l3 + 16)?.try_into().ok()?;
@@ -276,7 +275,7 @@ fn candidate(frame: &[u8], verify: bool) -> Option<Cand> {
         };
         let zero_udp = !tcp && !ip.v6 && be16(frame, ip.l4 + 6)? == 0;
         if !zero_udp {
-            if !pseudo.add(frame.get(ip.l4..ip.end)?).verifies() {
+            if !pseudo.feed(frame.get(ip.l4..ip.end)?).verifies() {
                 return None;
             }
             verified = true;
@@ -325,7 +324,13 @@ impl Coalescer {
     /// Takes one frame of session `key`. `batch` is the receive buffer the
     /// frame may lie in (its payload is then referenced, not copied, so
     /// the buffer must stay untouched until [`flush`](Self::flush)).
-    pub fn push<W: FrameSink + ?Sized>(&mut self, key: u32, frame: &[u8], batch: &[u8], out: &mut W) {
+    pub fn push<W: FrameSink + ?Sized>(
+        &mut self,
+        key: u32,
+        frame: &[u8],
+        batch: &[u8],
+        out: &mut W,
+    ) {
         let Some(c) = candidate(frame, self.verify) else {
             // Not mergeable: keep it behind what the session already holds.
             self.flush_key(key, batch, out);
@@ -333,13 +338,18 @@ impl Coalescer {
             out.write(key, flow_hash(frame), 1, &[&h, frame]);
             return;
         };
-        let found = self
-            .order
-            .iter()
-            .position(|&i| self.entries.get(i).is_some_and(|e| e.same_flow(key, &c, frame)));
+        let found = self.order.iter().position(|&i| {
+            self.entries
+                .get(i)
+                .is_some_and(|e| e.same_flow(key, &c, frame))
+        });
         if let Some(pos) = found {
             let idx = self.order.get(pos).copied().unwrap_or(0);
-            if self.entries.get(idx).is_some_and(|e| e.can_append(&c, frame)) {
+            if self
+                .entries
+                .get(idx)
+                .is_some_and(|e| e.can_append(&c, frame))
+            {
                 self.append(idx, &c, frame, batch);
                 return;
             }
@@ -472,7 +482,11 @@ impl Coalescer {
         let vnet = if e.segs <= 1 {
             // Nothing merged: the frame as it came.
             VnetHdr {
-                flags: if e.verified && c.verified { F_DATA_VALID } else { 0 },
+                flags: if e.verified && c.verified {
+                    F_DATA_VALID
+                } else {
+                    0
+                },
                 ..VnetHdr::default()
             }
         } else {
@@ -493,7 +507,7 @@ impl Coalescer {
             } else {
                 put16(h, c.l3 + 2, (c.hdr_len - c.l3 + e.payload) as u16);
                 put16(h, c.l3 + 10, 0);
-                let sum = Sum::new().add(h.get(c.l3..c.l4).unwrap_or(&[])).finish();
+                let sum = Sum::new().feed(h.get(c.l3..c.l4).unwrap_or(&[])).finish();
                 put_bytes(h, c.l3 + 10, sum);
                 let src: [u8; 4] = h
                     .get(c.l3 + 12..c.l3 + 16)

@@ -20,7 +20,7 @@ impl Sum {
     /// Adds `data` (an odd trailing byte is padded with zero, as RFC 1071
     /// asks for the last byte of the checksummed data).
     #[inline]
-    pub fn add(self, data: &[u8]) -> Self {
+    pub fn feed(self, data: &[u8]) -> Self {
         let mut acc = self.0;
         let mut chunks = data.chunks_exact(16);
         for c in &mut chunks {
@@ -49,7 +49,7 @@ impl Sum {
     /// of a pseudo-header).
     #[inline]
     pub fn add_u16(self, v: u16) -> Self {
-        self.add(&v.to_be_bytes())
+        self.feed(&v.to_be_bytes())
     }
 
     /// Adds another partial sum.
@@ -96,8 +96,8 @@ impl Sum {
 /// The TCP/UDP pseudo-header over IPv4 (RFC 793 / RFC 768).
 pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], proto: u8, l4_len: u16) -> Sum {
     Sum::new()
-        .add(&src)
-        .add(&dst)
+        .feed(&src)
+        .feed(&dst)
         .add_u16(u16::from(proto))
         .add_u16(l4_len)
 }
@@ -105,10 +105,10 @@ pub fn pseudo_v4(src: [u8; 4], dst: [u8; 4], proto: u8, l4_len: u16) -> Sum {
 /// The upper-layer pseudo-header over IPv6 (RFC 8200 section 8.1).
 pub fn pseudo_v6(src: [u8; 16], dst: [u8; 16], proto: u8, l4_len: u32) -> Sum {
     Sum::new()
-        .add(&src)
-        .add(&dst)
-        .add(&l4_len.to_be_bytes())
-        .add(&[0, 0, 0, proto])
+        .feed(&src)
+        .feed(&dst)
+        .feed(&l4_len.to_be_bytes())
+        .feed(&[0, 0, 0, proto])
 }
 
 /// Pseudo-header from addresses in the std types (tests, diagnostics).
@@ -143,7 +143,7 @@ mod tests {
             for len in 0..200 {
                 let d = &data[start..start + len];
                 let want = reference(d);
-                let got = u16::from_be_bytes(Sum::new().add(d).finish());
+                let got = u16::from_be_bytes(Sum::new().feed(d).finish());
                 let want = if want == 0 { 0xffff } else { want };
                 assert_eq!(got, want, "start {start} len {len}");
             }
@@ -153,11 +153,11 @@ mod tests {
     #[test]
     fn even_pieces_combine() {
         let data: Vec<u8> = (0..1001u32).map(|i| (i * 31 + 7) as u8).collect();
-        let whole = Sum::new().add(&data).finish();
+        let whole = Sum::new().feed(&data).finish();
         let parts = Sum::new()
-            .add(&data[..10])
-            .combine(Sum::new().add(&data[10..600]))
-            .add(&data[600..])
+            .feed(&data[..10])
+            .combine(Sum::new().feed(&data[10..600]))
+            .feed(&data[600..])
             .finish();
         assert_eq!(whole, parts);
     }
@@ -165,11 +165,11 @@ mod tests {
     #[test]
     fn all_ones_runs_carry() {
         let data = vec![0xffu8; 4096];
-        assert_eq!(Sum::new().add(&data).fold(), [0xff, 0xff]);
+        assert_eq!(Sum::new().feed(&data).fold(), [0xff, 0xff]);
         let mut with = vec![0x12u8, 0x34, 0, 0];
-        let c = Sum::new().add(&with).finish();
+        let c = Sum::new().feed(&with).finish();
         with[2..].copy_from_slice(&c);
-        assert!(Sum::new().add(&with).verifies());
+        assert!(Sum::new().feed(&with).verifies());
     }
 
     #[test]
@@ -179,6 +179,6 @@ mod tests {
             0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
             0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
         ];
-        assert_eq!(Sum::new().add(&h).finish(), [0xb8, 0x61]);
+        assert_eq!(Sum::new().feed(&h).finish(), [0xb8, 0x61]);
     }
 }

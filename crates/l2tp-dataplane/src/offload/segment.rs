@@ -44,7 +44,12 @@ pub fn plan(h: &VnetHdr, frame: &[u8]) -> Result<Segments, OffloadError> {
     let tcp = match h.gso_kind() {
         GSO_TCPV4 | GSO_TCPV6 => true,
         GSO_UDP_L4 => false,
-        GSO_UDP => return Err(err("gso_type", "UDP fragmentation offload was not negotiated")),
+        GSO_UDP => {
+            return Err(err(
+                "gso_type",
+                "UDP fragmentation offload was not negotiated",
+            ))
+        }
         _ => return Err(err("gso_type", "unknown GSO type")),
     };
     let mss = usize::from(h.gso_size);
@@ -120,9 +125,21 @@ pub fn plan(h: &VnetHdr, frame: &[u8]) -> Result<Segments, OffloadError> {
         mss,
         len: frame.len(),
         count: payload.div_ceil(mss),
-        ip_id: if v6 { 0 } else { be16(frame, l3 + 4).unwrap_or(0) },
-        seq: if tcp { be32(frame, l4 + 4).unwrap_or(0) } else { 0 },
-        flags: if tcp { frame.get(l4 + 13).copied().unwrap_or(0) } else { 0 },
+        ip_id: if v6 {
+            0
+        } else {
+            be16(frame, l3 + 4).unwrap_or(0)
+        },
+        seq: if tcp {
+            be32(frame, l4 + 4).unwrap_or(0)
+        } else {
+            0
+        },
+        flags: if tcp {
+            frame.get(l4 + 13).copied().unwrap_or(0)
+        } else {
+            0
+        },
     })
 }
 
@@ -177,7 +194,7 @@ impl Segments {
             put16(out, l3 + 2, (self.hdr_len - l3 + chunk) as u16);
             put16(out, l3 + 4, self.ip_id.wrapping_add(i as u16));
             put16(out, l3 + 10, 0);
-            let c = Sum::new().add(out.get(l3..l4).unwrap_or(&[])).finish();
+            let c = Sum::new().feed(out.get(l3..l4).unwrap_or(&[])).finish();
             put_bytes(out, l3 + 10, c);
             let mut src = [0u8; 4];
             let mut dst = [0u8; 4];
@@ -205,8 +222,8 @@ impl Segments {
         };
         put16(out, csum_at, 0);
         let c = pseudo
-            .add(out.get(l4..).unwrap_or(&[]))
-            .add(data)
+            .feed(out.get(l4..).unwrap_or(&[]))
+            .feed(data)
             .finish();
         put_bytes(out, csum_at, c);
         payload
@@ -227,7 +244,9 @@ pub fn complete_checksum(h: &VnetHdr, frame: &mut [u8]) -> Result<(), OffloadErr
     if at + 2 > end || start >= end {
         return Err(err("csum_start", "beyond the packet"));
     }
-    let c = Sum::new().add(frame.get(start..end).unwrap_or(&[])).finish();
+    let c = Sum::new()
+        .feed(frame.get(start..end).unwrap_or(&[]))
+        .finish();
     put_bytes(frame, at, c);
     Ok(())
 }

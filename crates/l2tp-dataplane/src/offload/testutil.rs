@@ -183,7 +183,11 @@ pub fn check(f: &[u8]) -> Parsed {
         let ihl = usize::from(f[l3] & 0xf) * 4;
         let tot = usize::from(u16::from_be_bytes([f[l3 + 2], f[l3 + 3]]));
         assert_eq!(l3 + tot, f.len(), "IPv4 total length");
-        assert_eq!(naive_sum(&[&f[l3..l3 + ihl]]), 0xffff, "IPv4 header checksum");
+        assert_eq!(
+            naive_sum(&[&f[l3..l3 + ihl]]),
+            0xffff,
+            "IPv4 header checksum"
+        );
         let mut p = f[l3 + 12..l3 + 20].to_vec();
         p.extend_from_slice(&[0, f[l3 + 9]]);
         p.extend_from_slice(&((tot - ihl) as u16).to_be_bytes());

@@ -112,12 +112,7 @@ impl Epoll {
         let cap = events.buf.len().min(libc::c_int::MAX as usize) as libc::c_int;
         // SAFETY: the buffer holds `cap` writable epoll_events.
         let r = unsafe {
-            libc::epoll_wait(
-                self.0.as_raw_fd(),
-                events.buf.as_mut_ptr(),
-                cap,
-                timeout_ms,
-            )
+            libc::epoll_wait(self.0.as_raw_fd(), events.buf.as_mut_ptr(), cap, timeout_ms)
         };
         events.n = 0;
         match cvt(r) {
@@ -217,7 +212,11 @@ fn open_dev_tun() -> io::Result<OwnedFd> {
 /// and, with `vnet`, a 10-byte virtio header on every frame. Returns one
 /// non-blocking descriptor per queue and the device's name; the device
 /// goes away when every descriptor is closed.
-pub fn open_tap_queues(name: &str, vnet: bool, queues: usize) -> io::Result<(Vec<OwnedFd>, String)> {
+pub fn open_tap_queues(
+    name: &str,
+    vnet: bool,
+    queues: usize,
+) -> io::Result<(Vec<OwnedFd>, String)> {
     let queues = queues.max(1);
     let mut flags = IFF_TAP | IFF_NO_PI;
     if vnet {
@@ -367,7 +366,8 @@ impl GsoSender {
             }
             // SAFETY: mmsghdr is plain old data; zero is valid.
             let mut h: libc::mmsghdr = unsafe { zeroed() };
-            h.msg_hdr.msg_name = (&dest.storage as *const libc::sockaddr_storage) as *mut libc::c_void;
+            h.msg_hdr.msg_name =
+                (&dest.storage as *const libc::sockaddr_storage) as *mut libc::c_void;
             h.msg_hdr.msg_namelen = dest.len;
             // SAFETY: `first + count <= iovs.len()` was checked, so the
             // offset stays inside the iovec vector.
@@ -381,7 +381,9 @@ impl GsoSender {
                 c.cmsg_type = UDP_SEGMENT;
                 // SAFETY: the 8-aligned 32-byte buffer has room for a
                 // cmsghdr (16 bytes) followed by the data.
-                unsafe { std::ptr::write_unaligned(ctrl.0.as_mut_ptr().cast::<libc::cmsghdr>(), c) };
+                unsafe {
+                    std::ptr::write_unaligned(ctrl.0.as_mut_ptr().cast::<libc::cmsghdr>(), c)
+                };
                 if let Some(d) = ctrl.0.get_mut(cmsg_hdr..cmsg_hdr + 2) {
                     d.copy_from_slice(&m.segment.to_ne_bytes());
                 }
@@ -504,6 +506,8 @@ impl GroBatch {
         for (i, hdr) in hdrs.iter().enumerate().take(n) {
             self.lens[i] = hdr.msg_len as usize;
             self.addrs[i].len = hdr.msg_hdr.msg_namelen;
+            // `msg_controllen` is a size_t with glibc, a socklen_t with musl.
+            #[allow(clippy::unnecessary_cast)]
             let clen = (hdr.msg_hdr.msg_controllen as usize).min(32);
             self.segs[i] = self
                 .ctrl
@@ -678,7 +682,9 @@ mod tests {
             pieces: 1,
             segment: 0,
         }];
-        assert!(g.send(s.as_raw_fd(), &dest, [&data, &[]], &bad, &msg).is_err());
+        assert!(g
+            .send(s.as_raw_fd(), &dest, [&data, &[]], &bad, &msg)
+            .is_err());
         let over = [OutMsg {
             first: 0,
             pieces: 2,
@@ -689,6 +695,8 @@ mod tests {
             start: 0,
             len: 10,
         }];
-        assert!(g.send(s.as_raw_fd(), &dest, [&data, &[]], &ok, &over).is_err());
+        assert!(g
+            .send(s.as_raw_fd(), &dest, [&data, &[]], &ok, &over)
+            .is_err());
     }
 }

@@ -24,7 +24,11 @@ fn stream(base: &Spec, mss: usize, n: usize, last: usize) -> Vec<Vec<u8>> {
     let data = payload(mss * (n - 1) + last, 9);
     (0..n)
         .map(|i| {
-            let end = if i + 1 == n { data.len() } else { (i + 1) * mss };
+            let end = if i + 1 == n {
+                data.len()
+            } else {
+                (i + 1) * mss
+            };
             build(&Spec {
                 seq: base.seq.wrapping_add((i * mss) as u32),
                 ip_id: base.ip_id.wrapping_add(i as u16),
@@ -68,7 +72,11 @@ fn assert_merged(h: &VnetHdr, merged: &[u8], originals: &[Vec<u8>]) {
         x.extend_from_slice(&[0, 0, 0, if p.udp { 17 } else { 6 }]);
         x
     } else {
-        assert_eq!(naive_sum(&[&merged[p.l3..p.l4]]), 0xffff, "IPv4 header checksum");
+        assert_eq!(
+            naive_sum(&[&merged[p.l3..p.l4]]),
+            0xffff,
+            "IPv4 header checksum"
+        );
         let tot = u16::from_be_bytes([merged[p.l3 + 2], merged[p.l3 + 3]]);
         assert_eq!(usize::from(tot), merged.len() - p.l3);
         let mut x = merged[p.l3 + 12..p.l3 + 20].to_vec();
@@ -147,7 +155,10 @@ fn udp_datagrams_of_equal_size_merge() {
 
 /// Frames out, in order, as (gso type, segments).
 fn shape(sink: &Sink) -> Vec<(u8, usize)> {
-    sink.out.iter().map(|(_, h, _, n)| (h.gso_type, *n)).collect()
+    sink.out
+        .iter()
+        .map(|(_, h, _, n)| (h.gso_type, *n))
+        .collect()
 }
 
 #[test]
@@ -206,10 +217,16 @@ fn refuses_flags_options_and_odd_headers() {
         ("RST", variant(&|s| s.flags = 0x14)),
         ("URG", variant(&|s| s.flags = 0x30)),
         ("CWR", variant(&|s| s.flags = 0x90)),
-        ("other TCP options", variant(&|s| s.tcp_opts = vec![1, 1, 1, 1])),
+        (
+            "other TCP options",
+            variant(&|s| s.tcp_opts = vec![1, 1, 1, 1]),
+        ),
         ("other ack", variant(&|s| s.ack = 78)),
         ("other window", variant(&|s| s.window = 501)),
-        ("IP ID not +1", variant(&|s| s.ip_id = base.ip_id.wrapping_add(9))),
+        (
+            "IP ID not +1",
+            variant(&|s| s.ip_id = base.ip_id.wrapping_add(9)),
+        ),
         ("other TOS", variant(&|s| s.tos = 4)),
         ("other TTL", variant(&|s| s.ttl = 63)),
         ("IPv4 options", variant(&|s| s.ip_opts = vec![1, 1, 1, 0])),
@@ -324,4 +341,69 @@ fn junk_never_panics() {
         c.push(2, &junk, &[], &mut sink);
     }
     c.flush(&[], &mut sink);
+}
+
+/// Frames come out of the session's sequencing in order: packets that
+/// arrived out of order are merged once reordered, and a given-up gap
+/// (a lost packet) is never merged across.
+#[test]
+fn merges_after_reordering_but_not_across_a_lost_packet() {
+    use crate::core::{RxConfig, RxSession, TxHeader};
+    use crate::{Cookie, Counters, Encap, L2SpecType};
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    let frames = stream(&Spec::default(), 1000, 6, 1000);
+    let mut tx = TxHeader::new(Encap::Udp, 5, Cookie::new(&[]).unwrap(), L2SpecType::Default)
+        .unwrap();
+    let pkts: Vec<Vec<u8>> = frames
+        .iter()
+        .map(|f| {
+            let mut p = vec![0u8; tx.len()];
+            tx.write(&mut p, true);
+            p.extend_from_slice(f);
+            p
+        })
+        .collect();
+    let cfg = RxConfig {
+        encap: Encap::Udp,
+        session_id: 5,
+        peer_cookie: Cookie::new(&[]).unwrap(),
+        l2spec: L2SpecType::Default,
+        recv_seq: true,
+        reorder_timeout: Some(Duration::from_millis(100)),
+    };
+    let send_seq = AtomicBool::new(true);
+    let now = Instant::now();
+
+    let run = |order: &[usize], later: Option<Instant>| -> Sink {
+        let mut rx = RxSession::new(cfg);
+        let mut c = Coalescer::new(true);
+        let mut sink = Sink::default();
+        let mut rec = Counters::default();
+        for &i in order {
+            rx.receive(&pkts[i], now, &send_seq, &mut rec, &mut |f: &[u8]| {
+                c.push(1, f, &[], &mut sink);
+                true
+            });
+        }
+        if let Some(t) = later {
+            rx.poll(t, &mut rec, &mut |f: &[u8]| {
+                c.push(1, f, &[], &mut sink);
+                true
+            });
+        }
+        c.flush(&[], &mut sink);
+        sink
+    };
+
+    let sink = run(&[0, 2, 1, 3, 5, 4], None);
+    assert_eq!(shape(&sink), vec![(GSO_TCPV4, 6)]);
+    assert_merged(&sink.out[0].1, &sink.out[0].2, &frames);
+
+    // Packet 2 never comes: 3..5 wait, then the timeout gives up on it.
+    let sink = run(&[0, 1, 3, 4, 5], Some(now + Duration::from_secs(1)));
+    assert_eq!(shape(&sink), vec![(GSO_TCPV4, 2), (GSO_TCPV4, 3)]);
+    assert_merged(&sink.out[0].1, &sink.out[0].2, &frames[..2]);
+    assert_merged(&sink.out[1].1, &sink.out[1].2, &frames[3..]);
 }

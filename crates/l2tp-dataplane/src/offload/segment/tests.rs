@@ -50,7 +50,11 @@ fn tcp_case(spec: Spec, kind: u8, mss: usize) {
             assert_eq!(p.ip_id, spec.ip_id.wrapping_add(i as u16));
         }
         let last = i + 1 == n;
-        let want_len = if last { spec.payload.len() - i * mss } else { mss };
+        let want_len = if last {
+            spec.payload.len() - i * mss
+        } else {
+            mss
+        };
         assert_eq!(p.payload.len(), want_len);
         // FIN and PSH only on the last segment, CWR only on the first.
         let mut want = spec.flags;
@@ -170,12 +174,36 @@ fn refuses_what_it_cannot_segment() {
     assert_eq!(e(VnetHdr { gso_type: 3, ..h }, &frame), "gso_type");
     assert_eq!(e(VnetHdr { gso_type: 9, ..h }, &frame), "gso_type");
     assert_eq!(e(VnetHdr { gso_size: 0, ..h }, &frame), "gso_size");
-    assert_eq!(e(VnetHdr { gso_type: GSO_TCPV6, ..h }, &frame), "gso_type");
     assert_eq!(
-        e(VnetHdr { gso_type: GSO_UDP_L4, ..h }, &frame),
+        e(
+            VnetHdr {
+                gso_type: GSO_TCPV6,
+                ..h
+            },
+            &frame
+        ),
+        "gso_type"
+    );
+    assert_eq!(
+        e(
+            VnetHdr {
+                gso_type: GSO_UDP_L4,
+                ..h
+            },
+            &frame
+        ),
         "ipv4.protocol"
     );
-    assert_eq!(e(VnetHdr { csum_start: 30, ..h }, &frame), "csum_start");
+    assert_eq!(
+        e(
+            VnetHdr {
+                csum_start: 30,
+                ..h
+            },
+            &frame
+        ),
+        "csum_start"
+    );
     assert_eq!(e(h, &frame[..54]), "payload");
     assert_eq!(e(h, &frame[..40]), "tcp");
     assert_eq!(e(h, &frame[..14]), "ipv4");

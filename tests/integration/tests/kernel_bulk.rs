@@ -1,0 +1,552 @@
+//! 32 MiB each way across the Linux kernel's own L2TPv3 data plane
+//! (l2tp_eth over l2tp_core, in a Debian kernel under qemu; see
+//! tests/kernel-peer/README.md), which must accept every frame we send.
+//!
+//! One namespace holds the guest's TAP (`kb0`: 198.18.0.1/24 and
+//! 2001:db8::1/64, the guest's eth0 is .2/::2) and our `l2tpd`; the
+//! pseudowire devices are `pw0` (198.19.0.1) here and `l2tpeth0`
+//! (198.19.0.2) in the guest, with permanent neighbour entries so nothing
+//! but the transfer crosses. Two static pseudowires, one after the other:
+//! UDP over IPv4 with 8-byte cookies and `seq both`, and IP over IPv6 with
+//! 4-byte cookies.
+//!
+//! For each, with the data plane's default switches (offloads on): 32 MiB
+//! of xorshift output over TCP from our namespace into the guest
+//! (`nc -l | sha256sum` there), then 32 MiB of /dev/urandom from the guest's
+//! tmpfs (`nc < file`) to a receiver in our namespace; the SHA-256 of what
+//! arrived must be that of what was sent. Then our->kernel again with the
+//! `L2TP_DP_*` switches all set on (two queues) and all set off. Each run
+//! gets a fresh daemon and fresh sessions on both ends (the kernel's
+//! expected sequence number must start over with ours).
+//!
+//! After each transfer, and per transfer (counter deltas):
+//! - the kernel's session (l2tp_debugfs, loaded from the guest kernel's own
+//!   package) received exactly the frames we sent, minus any the host TAP
+//!   dropped before qemu read them (asserted zero as well), and counted no
+//!   receive error (which covers its cookie, sequence and malformed
+//!   discards); l2tpeth0 passed every one of them on, with no rx/tx
+//!   error or drop;
+//! - our session counts no tx_errors, rx_seq_discards, rx_cookie_discards
+//!   or rx_invalid, and received every frame the kernel's session sent
+//!   (again minus drops on the host TAP);
+//! - no TCP, UDP or IP checksum error on either side (our segmentation and
+//!   coalescing write the inner checksums).
+//!
+//! `L2TP_SKIP_KERNEL_PEER=1` skips the test (scripts/test --quick).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use l2tp_integration::bulk::{self, snmp_value, KernelL2tpStats, Rate};
+use l2tp_integration::daemon::{Counters, Daemon};
+use l2tp_integration::kernel_peer::{BootOptions, KernelPeer};
+use l2tp_integration::netns::{mac_string, LinkStats, Netns};
+
+const TAP: &str = "kb0";
+const OUR_TID: u32 = 1;
+const KERNEL_TID: u32 = 2;
+const OUR_SID: u32 = 1001;
+const KERNEL_SID: u32 = 2001;
+const OUR_DEV: &str = "pw0";
+const OUR_ADDR: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
+const KERNEL_ADDR: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+const SIZE: usize = 32 << 20;
+const SEED: u64 = 0x6b62_756c_6b33_326d;
+const TO_KERNEL_PORT: u16 = 5001;
+const FROM_KERNEL_PORT: u16 = 5002;
+/// Per transfer; a healthy one takes seconds even under TCG.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(240);
+/// The guest's copy of what it sends us.
+const GUEST_FILE: &str = "/tmp/kb.tx";
+
+const IFF_VNET_HDR: u32 = 0x4000;
+const IFF_MULTI_QUEUE: u32 = 0x0100;
+
+/// Every switch of the data plane's fast path (crates/l2tp-dataplane,
+/// `FastpathOptions::from_env`).
+const DP_VARS: [&str; 7] = [
+    "L2TP_DP_OFFLOAD",
+    "L2TP_DP_GSO",
+    "L2TP_DP_GRO",
+    "L2TP_DP_COALESCE",
+    "L2TP_DP_VERIFY",
+    "L2TP_DP_QUEUES",
+    "L2TP_DP_INLINE_TX",
+];
+
+fn skip() -> bool {
+    if std::env::var_os("L2TP_SKIP_KERNEL_PEER").is_some_and(|v| v == "1") {
+        eprintln!("L2TP_SKIP_KERNEL_PEER=1: kernel-peer test skipped");
+        return true;
+    }
+    false
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Offloads {
+    /// Whatever l2tpd does with none of the variables set.
+    Default,
+    On,
+    Off,
+}
+
+impl Offloads {
+    fn env(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Offloads::Default => &[],
+            Offloads::On => &[
+                ("L2TP_DP_OFFLOAD", "1"),
+                ("L2TP_DP_GSO", "1"),
+                ("L2TP_DP_GRO", "1"),
+                ("L2TP_DP_COALESCE", "1"),
+                ("L2TP_DP_VERIFY", "1"),
+                ("L2TP_DP_INLINE_TX", "1"),
+                ("L2TP_DP_QUEUES", "2"),
+            ],
+            Offloads::Off => &[
+                ("L2TP_DP_OFFLOAD", "0"),
+                ("L2TP_DP_GSO", "0"),
+                ("L2TP_DP_GRO", "0"),
+                ("L2TP_DP_COALESCE", "0"),
+                ("L2TP_DP_INLINE_TX", "0"),
+                ("L2TP_DP_QUEUES", "1"),
+            ],
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Offloads::Default => "offloads default",
+            Offloads::On => "offloads on",
+            Offloads::Off => "offloads off",
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Config {
+    encap: &'static str,
+    v6: bool,
+    /// What we send; the kernel expects it.
+    our_cookie: &'static str,
+    /// What the kernel sends; we expect it.
+    kernel_cookie: &'static str,
+    seq: bool,
+}
+
+impl std::fmt::Display for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} cookie {} seq {}",
+            self.encap,
+            if self.v6 { "IPv6" } else { "IPv4" },
+            self.our_cookie.len() / 2,
+            if self.seq { "both" } else { "none" }
+        )
+    }
+}
+
+const CONFIGS: [Config; 2] = [
+    Config {
+        encap: "udp",
+        v6: false,
+        our_cookie: "0102030405060708",
+        kernel_cookie: "a1a2a3a4a5a6a7a8",
+        seq: true,
+    },
+    Config {
+        encap: "ip",
+        v6: true,
+        our_cookie: "c1c2c3c4",
+        kernel_cookie: "d1d2d3d4",
+        seq: false,
+    },
+];
+
+/// Which way the bytes flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dir {
+    ToKernel,
+    FromKernel,
+}
+
+impl std::fmt::Display for Dir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dir::ToKernel => "to kernel",
+            Dir::FromKernel => "from kernel",
+        })
+    }
+}
+
+/// Everything counted on both ends at one moment.
+#[derive(Clone, Debug)]
+struct Snapshot {
+    ours: Counters,
+    k_tunnel: KernelL2tpStats,
+    k_session: KernelL2tpStats,
+    /// l2tpeth0: rx_packets rx_bytes tx_packets tx_bytes rx_errors
+    /// rx_dropped tx_errors tx_dropped.
+    k_dev: [u64; 8],
+    /// The guest's checksum error counters (IP-level drops included).
+    k_csum: u64,
+    /// Guest TCP retransmissions.
+    k_retrans: u64,
+    tap: LinkStats,
+    /// Our pseudowire TAP: its tx_dropped counts frames the host stack
+    /// queued for l2tpd that l2tpd did not read in time.
+    pw: LinkStats,
+    our_csum: u64,
+    our_retrans: u64,
+}
+
+/// Checksum error counters of /proc/net/snmp (+ snmp6) summed.
+fn csum_errors(snmp: &str) -> u64 {
+    [
+        ("Tcp", "InCsumErrors"),
+        ("Udp", "InCsumErrors"),
+        ("Ip", "InHdrErrors"),
+        ("Udp6", "Udp6InCsumErrors"),
+        ("Ip6", "Ip6InHdrErrors"),
+    ]
+    .iter()
+    .filter_map(|(p, f)| snmp_value(snmp, p, f))
+    .sum()
+}
+
+struct Lab {
+    vm: KernelPeer,
+    ns: Netns,
+}
+
+impl Lab {
+    fn guest(&mut self, cmd: &str) -> String {
+        self.vm.run_ok(cmd).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn snapshot(&mut self, d: &Daemon) -> Snapshot {
+        let ours = d.session_counters(OUR_TID, OUR_SID);
+        let out = self.guest(
+            "cat /sys/kernel/debug/l2tp/tunnels; echo __KB_DEV; \
+             cd /sys/class/net/l2tpeth0/statistics && cat rx_packets rx_bytes tx_packets \
+             tx_bytes rx_errors rx_dropped tx_errors tx_dropped; echo __KB_SNMP; \
+             cat /proc/net/snmp /proc/net/snmp6",
+        );
+        let (debugfs, rest) = out
+            .split_once("__KB_DEV")
+            .unwrap_or_else(|| panic!("no device section in {out:?}"));
+        let (dev, snmp) = rest
+            .split_once("__KB_SNMP")
+            .unwrap_or_else(|| panic!("no snmp section in {out:?}"));
+        let (k_tunnel, k_session) = KernelL2tpStats::parse(debugfs, KERNEL_TID, KERNEL_SID)
+            .unwrap_or_else(|| panic!("kernel session {KERNEL_TID}/{KERNEL_SID} not in debugfs:\n{debugfs}"));
+        let k_dev: Vec<u64> = dev
+            .split_whitespace()
+            .map(|w| w.parse().unwrap_or_else(|_| panic!("bad counter {w:?} in {dev:?}")))
+            .collect();
+        let k_dev: [u64; 8] = k_dev
+            .try_into()
+            .unwrap_or_else(|_| panic!("want 8 l2tpeth0 counters, got {dev:?}"));
+        let host_snmp = self.ns.sh_ok("cat /proc/net/snmp /proc/net/snmp6");
+        Snapshot {
+            ours,
+            k_tunnel,
+            k_session,
+            k_dev,
+            k_csum: csum_errors(snmp),
+            k_retrans: snmp_value(snmp, "Tcp", "RetransSegs").unwrap_or(0),
+            tap: self.ns.link_stats(TAP),
+            pw: self.ns.link_stats(OUR_DEV),
+            our_csum: csum_errors(&host_snmp),
+            our_retrans: snmp_value(&host_snmp, "Tcp", "RetransSegs").unwrap_or(0),
+        }
+    }
+
+    /// Creates both ends of `c` with static neighbours and checks the
+    /// pseudowire answers a ping.
+    fn configure(&mut self, d: &Daemon, c: &Config) {
+        let (local, remote) = if c.v6 {
+            ("2001:db8::1", "2001:db8::2")
+        } else {
+            ("198.18.0.1", "198.18.0.2")
+        };
+        let ports = if c.encap == "udp" {
+            " udp_sport 1701 udp_dport 1701"
+        } else {
+            ""
+        };
+        let seq = if c.seq { "both" } else { "none" };
+        d.l2tp_ok(&format!(
+            "add tunnel tunnel_id {OUR_TID} peer_tunnel_id {KERNEL_TID} encap {} local {local} \
+             remote {remote}{ports}",
+            c.encap
+        ));
+        d.l2tp_ok(&format!(
+            "add session name {OUR_DEV} tunnel_id {OUR_TID} session_id {OUR_SID} \
+             peer_session_id {KERNEL_SID} l2spec_type default seq {seq} cookie {} peer_cookie {}",
+            c.our_cookie, c.kernel_cookie
+        ));
+        self.ns
+            .sh_ok(&format!("ip addr add {OUR_ADDR}/24 dev {OUR_DEV}"));
+        let kernel_mac = self.guest(&format!(
+            "ip l2tp add tunnel tunnel_id {KERNEL_TID} peer_tunnel_id {OUR_TID} encap {} \
+             local {remote} remote {local}{ports} && \
+             ip l2tp add session name l2tpeth0 tunnel_id {KERNEL_TID} session_id {KERNEL_SID} \
+             peer_session_id {OUR_SID} l2spec_type default seq {seq} cookie {} peer_cookie {} && \
+             ip link set l2tpeth0 up && ip addr add {KERNEL_ADDR}/24 dev l2tpeth0 && \
+             cat /sys/class/net/l2tpeth0/address",
+            c.encap, c.kernel_cookie, c.our_cookie
+        ));
+        let our_mac = mac_string(&self.ns.mac(OUR_DEV));
+        self.ns.sh_ok(&format!(
+            "ip neigh replace {KERNEL_ADDR} lladdr {} dev {OUR_DEV} nud permanent",
+            kernel_mac.trim()
+        ));
+        self.guest(&format!(
+            "ip neigh replace {OUR_ADDR} lladdr {our_mac} dev l2tpeth0 nud permanent"
+        ));
+        assert!(
+            self.ns
+                .wait_ping(&KERNEL_ADDR.to_string(), Duration::from_secs(10)),
+            "{c}: no ping across the pseudowire"
+        );
+    }
+
+    /// Our pseudowire TAP's `tun_flags` (IFF_*) and its queue count.
+    fn tap_mode(&self) -> (u32, usize) {
+        let out = self.ns.sh_ok(&format!(
+            "cat /sys/class/net/{OUR_DEV}/tun_flags; ls /sys/class/net/{OUR_DEV}/queues"
+        ));
+        let mut lines = out.lines();
+        let flags = lines
+            .next()
+            .and_then(|l| u32::from_str_radix(l.trim().trim_start_matches("0x"), 16).ok())
+            .unwrap_or_else(|| panic!("no tun_flags for {OUR_DEV}: {out:?}"));
+        let queues = lines.filter(|l| l.starts_with("tx-")).count();
+        (flags, queues)
+    }
+
+    fn teardown(&mut self, d: &Daemon) {
+        self.guest(&format!("ip l2tp del tunnel tunnel_id {KERNEL_TID}"));
+        d.l2tp_ok(&format!("del tunnel tunnel_id {OUR_TID}"));
+        assert!(!self.ns.has_link(OUR_DEV));
+    }
+
+    /// 32 MiB of `payload` from our namespace into the guest; the guest's
+    /// digest of what it read must be `digest`.
+    fn to_kernel(&mut self, what: &str, payload: &[u8], digest: &str) -> Rate {
+        self.guest(&format!(
+            "rm -f /tmp/kb.sum; \
+             setsid bash -c 'nc -l -p {TO_KERNEL_PORT} </dev/null | sha256sum >/tmp/kb.sum.part; \
+             mv /tmp/kb.sum.part /tmp/kb.sum' >/dev/null 2>&1 &"
+        ));
+        let to = SocketAddr::new(IpAddr::V4(KERNEL_ADDR), TO_KERNEL_PORT);
+        let rate = bulk::send_all(&self.ns, to, payload, TRANSFER_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let (st, out) = self
+            .vm
+            .run_timeout(
+                "for i in $(seq 1200); do [ -e /tmp/kb.sum ] && break; sleep 0.05; done; \
+                 cat /tmp/kb.sum",
+                Duration::from_secs(90),
+            )
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(st, 0, "{what}: the guest's digest never came: {out}");
+        let got = bulk::parse_digest(&out).unwrap_or_else(|| panic!("{what}: no digest in {out:?}"));
+        assert_eq!(got, digest, "{what}: SHA-256 of what the kernel side read");
+        rate
+    }
+
+    /// The guest's file to a receiver in our namespace; returns the
+    /// receiver's rate after checking the digest.
+    fn from_kernel(&mut self, what: &str, digest: &str) -> Rate {
+        let listener = bulk::listen(
+            &self.ns,
+            SocketAddr::new(IpAddr::V4(OUR_ADDR), FROM_KERNEL_PORT),
+        )
+        .unwrap_or_else(|e| panic!("{what}: listen: {e}"));
+        let vm = &mut self.vm;
+        let (received, guest) = std::thread::scope(|s| {
+            let rx = s.spawn(|| bulk::receive_all(&listener, SIZE, TRANSFER_TIMEOUT));
+            let guest = vm.run_timeout(
+                &format!("nc {OUR_ADDR} {FROM_KERNEL_PORT} < {GUEST_FILE}"),
+                TRANSFER_TIMEOUT,
+            );
+            (rx.join().expect("receiver thread"), guest)
+        });
+        let (st, out) = guest.unwrap_or_else(|e| panic!("{what}: guest nc: {e}"));
+        assert_eq!(st, 0, "{what}: guest nc failed: {out}");
+        let (data, rate) = received.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(data.len(), SIZE, "{what}: bytes received");
+        let got = bulk::sha256_hex(&data).expect("sha256sum");
+        assert_eq!(got, digest, "{what}: SHA-256 of what we received");
+        rate
+    }
+}
+
+/// Every frame one side sent was taken by the other, and nobody counted
+/// an error.
+fn check_frames(what: &str, dir: Dir, a: &Snapshot, b: &Snapshot) {
+    let ours = b.ours.since(&a.ours);
+    let ks = b.k_session.since(&a.k_session);
+    let kt = b.k_tunnel.since(&a.k_tunnel);
+    let kdev: Vec<u64> = b.k_dev.iter().zip(a.k_dev).map(|(x, y)| x - y).collect();
+    let tap_tx_drop = b.tap.tx_dropped - a.tap.tx_dropped;
+    let tap_rx_drop = b.tap.rx_dropped - a.tap.rx_dropped;
+    let pw_tx_drop = b.pw.tx_dropped - a.pw.tx_dropped;
+    eprintln!(
+        "  {what}: ours tx {} pkts {} B, rx {} pkts; kernel session rx {} pkts, tx {} pkts, \
+         rx_errors {}; l2tpeth0 rx {} tx {}; {TAP} tx_dropped {tap_tx_drop} rx_dropped \
+         {tap_rx_drop}; {OUR_DEV} tx_dropped {pw_tx_drop}; TCP retransmits ours {} kernel {}",
+        ours.tx_packets,
+        ours.tx_bytes,
+        ours.rx_packets,
+        ks.rx_packets,
+        ks.tx_packets,
+        ks.rx_errors,
+        kdev[0],
+        kdev[2],
+        b.our_retrans - a.our_retrans,
+        b.k_retrans - a.k_retrans,
+    );
+    let bulk_side = match dir {
+        Dir::ToKernel => ours.tx_packets,
+        Dir::FromKernel => ks.tx_packets,
+    };
+    assert!(
+        bulk_side as usize > SIZE / 1500,
+        "{what}: too few frames for {SIZE} bytes: ours {ours:?}, kernel {ks:?}"
+    );
+    // Ours: absolute, the session is fresh for this run.
+    let o = &b.ours;
+    assert_eq!(
+        (o.tx_errors, o.rx_seq_discards, o.rx_cookie_discards, o.rx_invalid),
+        (0, 0, 0, 0),
+        "{what}: our session's tx_errors, rx_seq_discards, rx_cookie_discards, rx_invalid: {o:?}"
+    );
+    assert_eq!(
+        (b.k_session.rx_errors, b.k_tunnel.rx_errors, b.k_session.tx_errors),
+        (0, 0, 0),
+        "{what}: kernel session rx_errors, tunnel rx_errors, session tx_errors"
+    );
+    assert_eq!(
+        &b.k_dev[4..],
+        &[0, 0, 0, 0],
+        "{what}: kernel l2tpeth0 rx_errors rx_dropped tx_errors tx_dropped"
+    );
+    assert_eq!(
+        tap_tx_drop, 0,
+        "{what}: the host TAP dropped frames on the way to the guest"
+    );
+    assert_eq!(
+        ks.rx_packets, ours.tx_packets,
+        "{what}: the kernel's session received every frame we sent"
+    );
+    assert_eq!(
+        kt.rx_packets, ours.tx_packets,
+        "{what}: the kernel's tunnel received every frame we sent"
+    );
+    assert_eq!(
+        kdev[0], ks.rx_packets,
+        "{what}: l2tpeth0 passed on every frame its session received"
+    );
+    assert_eq!(
+        ours.rx_packets + tap_rx_drop,
+        ks.tx_packets,
+        "{what}: we received every frame the kernel's session sent"
+    );
+    assert_eq!(tap_rx_drop, 0, "{what}: the host TAP dropped frames from the guest");
+    assert_eq!(
+        (b.k_csum - a.k_csum, b.our_csum - a.our_csum),
+        (0, 0),
+        "{what}: checksum/header errors (kernel, ours)"
+    );
+}
+
+#[test]
+fn kernel_peer_bulk_32mib_each_way() {
+    if skip() {
+        return;
+    }
+    let started = Instant::now();
+    let ns = Netns::new("kbulk");
+    // Devices made from now on (the TAP, our pseudowire) start without
+    // IPv6, so no router solicitation or MLD report crosses.
+    ns.sysctl(&["net.ipv6.conf.default.disable_ipv6=1"]);
+    let opts = BootOptions {
+        kernel_args: "kpeer.noipv6=1".into(),
+        ..BootOptions::default()
+    };
+    let vm = KernelPeer::boot_with(&ns.name, TAP, &opts).expect("booting the kernel peer");
+    eprintln!("kernel peer booted in {:?}", vm.boot_time());
+    let mut lab = Lab { vm, ns };
+    lab.ns
+        .sysctl(&[&format!("net.ipv6.conf.{TAP}.disable_ipv6=0")]);
+    lab.ns.sh_ok(&format!(
+        "ip addr add 198.18.0.1/24 dev {TAP} && ip addr add 2001:db8::1/64 dev {TAP} nodad"
+    ));
+    lab.guest(
+        "sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0 && \
+         ip addr add 198.18.0.2/24 dev eth0 && ip addr add 2001:db8::2/64 dev eth0",
+    );
+    for addr in ["198.18.0.2", "2001:db8::2"] {
+        assert!(
+            lab.ns.wait_ping(addr, Duration::from_secs(10)),
+            "guest not reachable at {addr} on the underlay"
+        );
+    }
+    bulk::load_kernel_module(&mut lab.vm, "l2tp_debugfs").expect("loading l2tp_debugfs");
+
+    let t = Instant::now();
+    let payload = bulk::pattern(SIZE, SEED);
+    let payload_digest = bulk::sha256_hex(&payload).expect("sha256sum");
+    let out = lab.guest(&format!(
+        "head -c {SIZE} /dev/urandom > {GUEST_FILE} && sha256sum {GUEST_FILE}"
+    ));
+    let guest_digest = bulk::parse_digest(&out).unwrap_or_else(|| panic!("no digest: {out}"));
+    eprintln!("payloads ready in {:?}", t.elapsed());
+
+    let mut results = Vec::new();
+    for c in &CONFIGS {
+        for mode in [Offloads::Default, Offloads::On, Offloads::Off] {
+            let t0 = Instant::now();
+            let d = Daemon::start_with_env(&lab.ns, mode.env(), &DP_VARS);
+            lab.configure(&d, c);
+            let (flags, queues) = lab.tap_mode();
+            eprintln!(
+                "{c}, {}: {OUR_DEV} tun_flags {flags:#x} (vnet_hdr {}, multi_queue {}), {queues} queue(s)",
+                mode.label(),
+                flags & IFF_VNET_HDR != 0,
+                flags & IFF_MULTI_QUEUE != 0
+            );
+            let dirs: &[Dir] = if mode == Offloads::Default {
+                &[Dir::ToKernel, Dir::FromKernel]
+            } else {
+                &[Dir::ToKernel]
+            };
+            for &dir in dirs {
+                let what = format!("{c}, {}, {dir}", mode.label());
+                // Let the ping's last frames land before counting.
+                std::thread::sleep(Duration::from_millis(300));
+                let before = lab.snapshot(&d);
+                let rate = match dir {
+                    Dir::ToKernel => lab.to_kernel(&what, &payload, &payload_digest),
+                    Dir::FromKernel => lab.from_kernel(&what, &guest_digest),
+                };
+                std::thread::sleep(Duration::from_millis(300));
+                let after = lab.snapshot(&d);
+                eprintln!("{what}: {rate}");
+                check_frames(&what, dir, &before, &after);
+                results.push((what, rate));
+            }
+            lab.teardown(&d);
+            drop(d);
+            eprintln!("  run took {:?}", t0.elapsed());
+        }
+    }
+    eprintln!("kernel bulk done in {:?}", started.elapsed());
+    for (what, rate) in &results {
+        eprintln!("  {what:<50} {:>7.1} Mbit/s ({:.2} s)", rate.mbit_per_s(), rate.elapsed.as_secs_f64());
+    }
+}
