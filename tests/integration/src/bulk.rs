@@ -118,7 +118,11 @@ pub fn send_all(ns: &Netns, to: SocketAddr, data: &[u8], timeout: Duration) -> i
         }
     };
     let started = Instant::now();
-    stream.set_write_timeout(Some(deadline.saturating_duration_since(started).max(Duration::from_secs(1))))?;
+    stream.set_write_timeout(Some(
+        deadline
+            .saturating_duration_since(started)
+            .max(Duration::from_secs(1)),
+    ))?;
     stream
         .write_all(data)
         .map_err(|e| io::Error::new(e.kind(), format!("sending to {to}: {e}")))?;
@@ -162,7 +166,11 @@ pub fn listen(ns: &Netns, addr: SocketAddr) -> io::Result<TcpListener> {
 
 /// Accepts one connection (waiting up to `timeout` in all) and reads it to
 /// EOF, refusing more than `max` bytes. The clock starts at accept.
-pub fn receive_all(listener: &TcpListener, max: usize, timeout: Duration) -> io::Result<(Vec<u8>, Rate)> {
+pub fn receive_all(
+    listener: &TcpListener,
+    max: usize,
+    timeout: Duration,
+) -> io::Result<(Vec<u8>, Rate)> {
     let deadline = Instant::now() + timeout;
     listener.set_nonblocking(true)?;
     let (mut stream, peer) = loop {
@@ -191,7 +199,9 @@ pub fn receive_all(listener: &TcpListener, max: usize, timeout: Duration) -> io:
             Ok(0) => break,
             Ok(n) => {
                 if data.len() + n > max {
-                    return Err(io::Error::other(format!("{peer} sent more than {max} bytes")));
+                    return Err(io::Error::other(format!(
+                        "{peer} sent more than {max} bytes"
+                    )));
                 }
                 data.extend_from_slice(chunk.get(..n).unwrap_or_default());
             }
@@ -272,7 +282,7 @@ impl KernelL2tpStats {
             it.next().is_none().then_some(v)
         };
         let words: Vec<&str> = line.split_whitespace().collect();
-        if !words.iter().any(|w| *w == "rx") {
+        if !words.contains(&"rx") {
             return None;
         }
         let mut triples = words.iter().filter_map(|w| triple(w));
@@ -385,7 +395,11 @@ pub fn load_kernel_module(vm: &mut KernelPeer, name: &str) -> io::Result<()> {
     let path = kernel_module_file(name)?;
     let out = Command::new("base64").arg("-w0").arg(&path).output()?;
     if !out.status.success() {
-        return Err(io::Error::other(format!("base64 {}: {}", path.display(), out.status)));
+        return Err(io::Error::other(format!(
+            "base64 {}: {}",
+            path.display(),
+            out.status
+        )));
     }
     let b64 = String::from_utf8_lossy(&out.stdout);
     vm.run_ok(&format!(
@@ -431,7 +445,10 @@ mod tests {
     fn digest_line_parsing() {
         let hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         assert_eq!(parse_digest(&format!("{hex}  -\n")).as_deref(), Some(hex));
-        assert_eq!(parse_digest(&format!("{}  f", hex.to_uppercase())).as_deref(), Some(hex));
+        assert_eq!(
+            parse_digest(&format!("{}  f", hex.to_uppercase())).as_deref(),
+            Some(hex)
+        );
         assert_eq!(parse_digest("abc  -"), None);
         assert_eq!(parse_digest(""), None);
         assert_eq!(parse_digest(&format!("{}g  -", &hex[..63])), None);
