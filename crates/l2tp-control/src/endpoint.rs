@@ -258,6 +258,12 @@ pub struct Endpoint {
     /// StopCCNs.
     by_request: HashMap<(SocketAddr, u32), TunnelHandle>,
     next_tunnel: u32,
+    /// Set while [`Endpoint::handle_datagram_deferred`] runs.
+    defer: bool,
+    /// Connections whose output waits for [`Endpoint::flush`], and the
+    /// time of the oldest datagram that left it there.
+    deferred: Vec<TunnelHandle>,
+    deferred_since: Option<Instant>,
 }
 
 enum Tie {
@@ -291,6 +297,9 @@ impl Endpoint {
             by_ccid: HashMap::new(),
             by_request: HashMap::new(),
             next_tunnel: 0,
+            defer: false,
+            deferred: Vec::new(),
+            deferred_since: None,
         }
     }
 
@@ -300,6 +309,13 @@ impl Endpoint {
 
     pub fn set_policy(&mut self, policy: Box<dyn Policy + Send>) {
         self.sh.policy = policy;
+    }
+
+    /// Turns [`Event::Message`] reports on or off (see
+    /// [`EndpointConfig::monitor`]); summarising every message costs
+    /// allocations, so an owner with no one watching turns it off.
+    pub fn set_monitor(&mut self, on: bool) {
+        self.sh.cfg.monitor = on;
     }
 
     // ----- commands -------------------------------------------------------
@@ -490,8 +506,34 @@ impl Endpoint {
         self.reap();
     }
 
-    /// Runs every timer due at `now`.
+    /// Like [`Endpoint::handle_datagram`], but the connection's answer
+    /// (replies, acknowledgement) waits for [`Endpoint::flush`]. Feeding a
+    /// burst of datagrams this way and flushing once lets one message or
+    /// ZLB acknowledge the whole burst instead of one ZLB going out for
+    /// every two messages, with no added delay: nothing waits for a timer.
+    /// Until flushed, [`Endpoint::poll_timeout`] reports the datagram's
+    /// time, so an owner that only drives timers still sends promptly.
+    pub fn handle_datagram_deferred(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.defer = true;
+        self.handle_datagram(now, from, datagram);
+        self.defer = false;
+    }
+
+    /// Sends what [`Endpoint::handle_datagram_deferred`] held back.
+    pub fn flush(&mut self, now: Instant) {
+        self.deferred_since = None;
+        for h in std::mem::take(&mut self.deferred) {
+            if let Some(t) = self.tunnels.get_mut(&h) {
+                if t.flush_pending {
+                    t.flush(&mut self.sh, now);
+                }
+            }
+        }
+    }
+
+    /// Runs every timer due at `now` (and flushes deferred output).
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.flush(now);
         let due: Vec<TunnelHandle> = self
             .tunnels
             .iter()
@@ -513,7 +555,11 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.tunnels.values().filter_map(Tunnel::poll_timeout).min()
+        let timers = self.tunnels.values().filter_map(Tunnel::poll_timeout).min();
+        match (timers, self.deferred_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
@@ -611,7 +657,13 @@ impl Endpoint {
     ) {
         if let Some(t) = self.tunnels.get_mut(&h) {
             t.on_datagram(&mut self.sh, now, from, hdr, buf);
-            t.flush(&mut self.sh, now);
+            if !self.defer {
+                t.flush(&mut self.sh, now);
+            } else if !t.flush_pending {
+                t.flush_pending = true;
+                self.deferred.push(h);
+                self.deferred_since.get_or_insert(now);
+            }
         }
     }
 

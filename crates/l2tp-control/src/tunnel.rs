@@ -2,7 +2,7 @@
 //! 7.2 (control connection), 7.3 (incoming calls) and 7.4 (outgoing
 //! calls), on top of the reliable delivery layer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,9 @@ pub enum TunnelState {
 /// Session states (RFC 3931 7.3, 7.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SessionState {
-    /// Waiting for the control connection to come up.
+    /// Waiting for the control connection to come up, or for room in its
+    /// send queue (requests are built only as the window drains, so many
+    /// thousand waiting sessions hold no queued messages).
     WaitTunnel,
     /// ICRQ/OCRQ sent, waiting for ICRP/OCRP.
     WaitReply,
@@ -199,6 +201,9 @@ pub(crate) struct Tunnel {
     pub sessions: BTreeMap<SessionHandle, Session>,
     /// The peer's Session IDs, for reverse lookups and duplicate requests.
     by_remote: HashMap<u32, SessionHandle>,
+    /// Sessions of ours waiting, in request order, for the send queue to
+    /// have room for their ICRQ/OCRQ. May name sessions closed meanwhile.
+    to_start: VecDeque<SessionHandle>,
     last_rx: Instant,
     last_hello: Instant,
     hello_jitter: Duration,
@@ -209,6 +214,8 @@ pub(crate) struct Tunnel {
     /// The owner holds this handle (it called `connect`, or our SCCRQ lost
     /// a tie and the handle moved here), so it must hear about the end.
     pub owner_knows: bool,
+    /// Output held back by [`crate::Endpoint::handle_datagram_deferred`].
+    pub flush_pending: bool,
     counters: Counters,
 }
 
@@ -250,6 +257,7 @@ impl Tunnel {
             peer_window: None,
             sessions: BTreeMap::new(),
             by_remote: HashMap::new(),
+            to_start: VecDeque::new(),
             last_rx: now,
             last_hello: now,
             hello_jitter,
@@ -258,6 +266,7 @@ impl Tunnel {
             up_reported: false,
             down_reported: false,
             owner_knows: initiator,
+            flush_pending: false,
             counters: Counters::default(),
         }
     }
@@ -481,6 +490,8 @@ impl Tunnel {
 
     /// Puts everything the window allows on the wire.
     pub fn flush(&mut self, sh: &mut Shared, now: Instant) {
+        self.flush_pending = false;
+        self.start_waiting(sh);
         loop {
             let sec = Security {
                 secret: self.cfg.auth.as_ref().map(|a| a.secret.as_slice()),
@@ -618,6 +629,7 @@ impl Tunnel {
     fn drop_all_sessions(&mut self, sh: &mut Shared, reason: SessionDownReason) {
         let sessions = std::mem::take(&mut self.sessions);
         self.by_remote.clear();
+        self.to_start.clear();
         for (h, s) in sessions {
             sh.unregister_session(s.local_id, h);
             if s.initiator || s.up {
@@ -1031,15 +1043,15 @@ impl Tunnel {
             tunnel: self.handle,
             info: self.info(),
         });
-        let waiting: Vec<SessionHandle> = self
+        // Handles are allocated in request order, so this is the order in
+        // which the owner asked.
+        self.to_start = self
             .sessions
             .iter()
             .filter(|(_, s)| s.state == SessionState::WaitTunnel)
             .map(|(h, _)| *h)
             .collect();
-        for h in waiting {
-            self.start_session(sh, h);
-        }
+        self.start_waiting(sh);
     }
 
     // ----- sessions -------------------------------------------------------
@@ -1047,10 +1059,33 @@ impl Tunnel {
     /// Adds a locally requested session; it starts now or when the
     /// connection comes up.
     pub fn add_session(&mut self, sh: &mut Shared, handle: SessionHandle, s: Session) {
-        let established = self.state == TunnelState::Established;
         self.sessions.insert(handle, s);
-        if established {
-            self.start_session(sh, handle);
+        if self.state == TunnelState::Established {
+            self.to_start.push_back(handle);
+            self.start_waiting(sh);
+        }
+    }
+
+    /// Sends the requests of waiting sessions while the send queue holds
+    /// less than the peer's window: enough to keep the window full, while
+    /// a burst of requests costs a handle each rather than a queued
+    /// message each.
+    fn start_waiting(&mut self, sh: &mut Shared) {
+        if self.state != TunnelState::Established {
+            return;
+        }
+        let room = usize::from(self.rel.peer_window().max(4));
+        while self.rel.unacked() < room {
+            let Some(h) = self.to_start.pop_front() else {
+                break;
+            };
+            if self
+                .sessions
+                .get(&h)
+                .is_some_and(|s| s.state == SessionState::WaitTunnel)
+            {
+                self.start_session(sh, h);
+            }
         }
     }
 
@@ -1512,5 +1547,13 @@ impl Tunnel {
             }
             _ => self.session_fail(sh, h, fsm),
         }
+    }
+}
+
+#[cfg(test)]
+mod tmp_sizes {
+    #[test]
+    fn print_sizes() {
+        println!("ctl Session {}", std::mem::size_of::<super::Session>());
     }
 }

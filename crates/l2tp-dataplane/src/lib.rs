@@ -9,9 +9,15 @@
 //! * [`core`] — per-session protocol logic without I/O (time is a parameter),
 //! * [`counters`] — the kernel's per-session / per-tunnel statistics,
 //! * [`encap`] — underlay sockets (UDP or raw IP, IPv4 or IPv6),
-//! * [`pseudowire`] — drivers that carry frames to the host (TAP for Ethernet),
-//! * [`UserspaceDataplane`] — worker threads gluing it together behind the
-//!   [`Dataplane`] trait the daemon programs against.
+//! * [`pseudowire`] — drivers that carry frames to the host (TAP for Ethernet,
+//!   or a null pseudowire that only counts),
+//! * [`offload`] — segmentation of the host's large (TSO/USO) frames,
+//!   coalescing of received ones (GRO), checksums, and the switches
+//!   ([`FastpathOptions`]) that turn each technique on or off,
+//! * [`UserspaceDataplane`] — threads gluing it together behind the
+//!   [`Dataplane`] trait the daemon programs against: a receive thread per
+//!   socket (UDP GRO, `recvmmsg`), a pool of transmit workers, one per TAP
+//!   queue (UDP GSO, `sendmmsg`), and a background remover of devices.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -242,7 +248,8 @@ pub trait Dataplane: Send {
     fn del_tunnel(&mut self, tunnel_id: u32) -> Result<(), DataplaneError>;
     /// Creates the session and its device; the device is up on return.
     fn add_session(&mut self, cfg: SessionConfig) -> Result<SessionInfo, DataplaneError>;
-    /// Removes the session; its device disappears.
+    /// Removes the session; its device disappears (the userspace data plane
+    /// unregisters it in the background, within tens of milliseconds).
     fn del_session(&mut self, tunnel_id: u32, session_id: u32) -> Result<(), DataplaneError>;
     /// Totals over every session the tunnel has had (kept when a session
     /// goes, as in the kernel). Packets matching no session are counted per

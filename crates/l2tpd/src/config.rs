@@ -58,8 +58,18 @@ pub struct Config {
     pub host_name: String,
     /// Router ID AVP.
     pub router_id: u32,
+    /// Sessions one control connection may hold (ours and the peer's);
+    /// beyond it requests are refused.
+    pub max_sessions_per_tunnel: usize,
     pub tunnels: Vec<TunnelDef>,
 }
+
+/// Default of `max_sessions_per_tunnel`.
+pub const DEFAULT_MAX_SESSIONS_PER_TUNNEL: usize = 65_535;
+
+/// Upper bound of `max_sessions_per_tunnel` and of a session's `count`:
+/// about a gigabyte of daemon memory at ~1 KiB per session.
+pub const MAX_SESSIONS_LIMIT: i64 = 1 << 20;
 
 /// Retransmission settings of the reliable control channel.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +118,9 @@ pub struct SessionDef {
     pub mtu: Option<u32>,
     /// We send the ICRQ.
     pub initiate: bool,
+    /// How many such sessions to open (initiating entries only): one entry
+    /// stands for many identical sessions, e.g. for scale tests.
+    pub count: u32,
 }
 
 impl TunnelDef {
@@ -157,7 +170,7 @@ struct Parser {
     path: Vec<String>,
 }
 
-const TOP_KEYS: &[&str] = &["host_name", "router_id", "tunnel"];
+const TOP_KEYS: &[&str] = &["host_name", "router_id", "max_sessions_per_tunnel", "tunnel"];
 const TUNNEL_KEYS: &[&str] = &[
     "name",
     "encap",
@@ -185,6 +198,7 @@ const SESSION_KEYS: &[&str] = &[
     "l2spec",
     "mtu",
     "initiate",
+    "count",
 ];
 
 impl Parser {
@@ -306,6 +320,9 @@ impl Parser {
             None => None,
         };
         let router_id = self.router_id(t)?;
+        let max_sessions = self
+            .integer(t, "max_sessions_per_tunnel", 1, MAX_SESSIONS_LIMIT)?
+            .map_or(DEFAULT_MAX_SESSIONS_PER_TUNNEL, |n| n as usize);
         let tunnels = match t.get("tunnel") {
             None => Vec::new(),
             Some(Value::Array(a)) => {
@@ -331,6 +348,23 @@ impl Parser {
         let mut names = HashSet::new();
         let mut ifnames = HashSet::new();
         for td in &tunnels {
+            let opened: u64 = td
+                .sessions
+                .iter()
+                .filter(|s| s.initiate)
+                .map(|s| u64::from(s.count))
+                .sum();
+            if opened > max_sessions as u64 {
+                return Err(ConfigError {
+                    file: self.file.clone(),
+                    path: vec![format!("tunnel \"{}\"", td.name)],
+                    key: Some("count".into()),
+                    reason: format!(
+                        "the tunnel opens {opened} sessions, more than max_sessions_per_tunnel \
+                         ({max_sessions}); raise it at the top of the file"
+                    ),
+                });
+            }
             if !names.insert(td.name.as_str()) {
                 return Err(self.err(
                     None,
@@ -358,6 +392,7 @@ impl Parser {
         Ok(Config {
             host_name,
             router_id,
+            max_sessions_per_tunnel: max_sessions,
             tunnels,
         })
     }
@@ -677,6 +712,22 @@ impl Parser {
         if ifname.is_some() && pw_type == PseudowireType::Null {
             return Err(self.err(Some("name"), "pw_type \"none\" sessions have no interface"));
         }
+        let count = self
+            .integer(t, "count", 1, MAX_SESSIONS_LIMIT)?
+            .map_or(1, |n| n as u32);
+        if count > 1 && !initiate {
+            return Err(self.err(
+                Some("count"),
+                "only sessions this side opens (initiate = true) can be repeated; \
+                 one accepting template serves any number of requests",
+            ));
+        }
+        if count > 1 && ifname.as_deref().is_some_and(|n| !n.contains("%d")) {
+            return Err(self.err(
+                Some("count"),
+                "several sessions cannot share one interface name; use a %d template in \"name\"",
+            ));
+        }
         Ok(SessionDef {
             pw_type,
             remote_end_id,
@@ -686,6 +737,7 @@ impl Parser {
             l2spec,
             mtu,
             initiate,
+            count,
         })
     }
 }

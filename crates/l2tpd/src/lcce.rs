@@ -311,8 +311,13 @@ struct DynSession {
     up: Option<UpSession>,
 }
 
+/// What the data plane made of an established session. The negotiated
+/// parameters stay in the endpoint (`session_params`), not copied here:
+/// at 100,000 sessions every byte counts.
 struct UpSession {
-    params: ctl::SessionParams,
+    /// Our tunnel ID, to remove the data-plane session after the tunnel
+    /// is forgotten.
+    tunnel_id: u32,
     ifname: String,
     ifindex: u32,
     mtu: u32,
@@ -341,6 +346,7 @@ struct Ep {
 /// The control plane of the daemon.
 pub struct Lcce {
     defs: Arc<Vec<TunnelDef>>,
+    max_sessions_per_tunnel: usize,
     shared: Arc<Mutex<Shared>>,
     endpoints: Vec<Ep>,
     status: Vec<DefStatus>,
@@ -361,6 +367,7 @@ impl Default for Lcce {
         Lcce::new(Config {
             host_name: "l2tpd".into(),
             router_id: 1,
+            max_sessions_per_tunnel: crate::config::DEFAULT_MAX_SESSIONS_PER_TUNNEL,
             tunnels: Vec::new(),
         })
     }
@@ -439,6 +446,7 @@ impl Lcce {
         let status = defs.iter().map(|_| DefStatus::default()).collect();
         Lcce {
             defs,
+            max_sessions_per_tunnel: config.max_sessions_per_tunnel,
             shared: Arc::new(Mutex::new(shared)),
             endpoints: Vec::new(),
             status,
@@ -487,7 +495,9 @@ impl Lcce {
                         Encap::Udp => ctl::Encap::Udp,
                         Encap::Ip => ctl::Encap::Ip,
                     },
-                    monitor: true,
+                    // Message summaries only while `l2tp monitor` watches.
+                    monitor: !self.monitors.is_empty(),
+                    max_sessions_per_tunnel: self.max_sessions_per_tunnel,
                     ..EndpointConfig::default()
                 };
                 let rng = StdRng::from_rng(&mut rand::rng());
@@ -551,9 +561,16 @@ impl Lcce {
                         in_dataplane: false,
                     },
                 );
-                for s in def.sessions.iter().filter(|s| s.initiate) {
-                    if let Err(e) = self.open(def.encap, h, SessionPlan::from_def(s), s, now) {
-                        warn!(tunnel = %def.name, error = %e, "cannot request session");
+                'defs: for s in def.sessions.iter().filter(|s| s.initiate) {
+                    for _ in 0..s.count {
+                        if let Err(e) = self.open(def.encap, h, SessionPlan::from_def(s), s, now)
+                        {
+                            warn!(tunnel = %def.name, error = %e, "cannot request session");
+                            if s.count > 1 {
+                                // The rest would fail alike.
+                                break 'defs;
+                            }
+                        }
                     }
                 }
             }
@@ -621,7 +638,13 @@ impl Lcce {
         };
         self.routes.insert((encap, peer), local);
         lock(&self.shared).current_local = Some(local);
-        self.endpoints[ei].ep.handle_datagram(now, peer, data);
+        // Replies and acknowledgements go out from `handle_timeout`, which
+        // the control thread runs after each batch of datagrams (the
+        // endpoint's deadline is the datagram's time), so one message or
+        // ZLB acknowledges the whole batch.
+        self.endpoints[ei]
+            .ep
+            .handle_datagram_deferred(now, peer, data);
         self.after_input(ei, peer, now);
         self.pump(dp, now);
     }
@@ -884,7 +907,7 @@ impl Lcce {
                     .tunnels
                     .get(&(encap, tunnel))
                     .map(|t| t.local_id)
-                    .or(s.up.as_ref().map(|u| u.params.local_tunnel_id))
+                    .or(s.up.as_ref().map(|u| u.tunnel_id))
                     .unwrap_or(0);
                 let text = session_down_text(&reason);
                 if let Some(up) = &s.up {
@@ -905,12 +928,8 @@ impl Lcce {
             Event::CircuitStatus {
                 session, status, ..
             } => {
+                // The endpoint keeps it for `show session`.
                 debug!(?session, bits = status.0, "peer circuit status");
-                if let Some(s) = self.sessions.get_mut(&(encap, session)) {
-                    if let Some(up) = &mut s.up {
-                        up.params.peer_circuit_active = status.active();
-                    }
-                }
             }
             Event::WanError {
                 session, errors, ..
@@ -1064,7 +1083,7 @@ impl Lcce {
                     "session up"
                 );
                 let up = UpSession {
-                    params: params.clone(),
+                    tunnel_id: params.local_tunnel_id,
                     ifname,
                     ifindex,
                     mtu,
@@ -1137,12 +1156,20 @@ impl Lcce {
             Ok(()) | Err(TrySendError::Full(_)) => true,
             Err(TrySendError::Disconnected(_)) => false,
         });
+        if self.monitors.is_empty() {
+            for e in &mut self.endpoints {
+                e.ep.set_monitor(false);
+            }
+        }
     }
 
     /// Registers a `l2tp monitor` client.
     pub fn subscribe(&mut self) -> Receiver<MonitorMessage> {
         let (tx, rx) = std::sync::mpsc::sync_channel(MONITOR_QUEUE);
         self.monitors.push(tx);
+        for e in &mut self.endpoints {
+            e.ep.set_monitor(true);
+        }
         rx
     }
 
@@ -1293,6 +1320,7 @@ impl Lcce {
             l2spec: spec.l2spec_type,
             mtu: spec.mtu,
             initiate: true,
+            count: 1,
         };
         let plan = SessionPlan::from_def(&def);
         let tunnel_id = self.tunnels.get(&key).map_or(0, |t| t.local_id);
@@ -1469,10 +1497,11 @@ impl Lcce {
     pub fn session_states(&self, dp: &dyn LcceDataplane) -> Vec<SessionState> {
         let mut out: Vec<SessionState> = self
             .sessions
-            .values()
-            .filter_map(|s| {
+            .iter()
+            .filter_map(|((encap, handle), s)| {
                 let up = s.up.as_ref()?;
-                let p = &up.params;
+                let ei = self.ep_index(*encap)?;
+                let p = self.endpoints[ei].ep.session_params(*handle)?;
                 let tname = self
                     .tunnels
                     .get(&(s.encap, s.tunnel))
@@ -1579,5 +1608,20 @@ impl Lcce {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tmp_sizes {
+    #[test]
+    fn print_sizes() {
+        use std::mem::size_of;
+        println!("DynSession {}", size_of::<super::DynSession>());
+        println!("UpSession {}", size_of::<super::UpSession>());
+        println!("SessionPlan {}", size_of::<super::SessionPlan>());
+        println!("SessionParams {}", size_of::<l2tp_control::SessionParams>());
+        println!("SessionConfig {}", size_of::<l2tp_control::SessionConfig>());
+        println!("RxSession {}", size_of::<l2tp_dataplane::core::RxSession>());
+        println!("AtomicCounters {}", size_of::<l2tp_dataplane::counters::AtomicCounters>());
     }
 }
