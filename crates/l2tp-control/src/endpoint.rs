@@ -617,6 +617,11 @@ impl Endpoint {
         self.sh.session_by_id(local_session_id)
     }
 
+    /// Sessions held over all connections, in any state.
+    pub fn session_count(&self) -> usize {
+        self.sh.session_ids.len()
+    }
+
     pub fn stats(&self) -> EndpointStats {
         self.sh.stats
     }

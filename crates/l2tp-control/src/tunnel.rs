@@ -1549,11 +1549,3 @@ impl Tunnel {
         }
     }
 }
-
-#[cfg(test)]
-mod tmp_sizes {
-    #[test]
-    fn print_sizes() {
-        println!("ctl Session {}", std::mem::size_of::<super::Session>());
-    }
-}

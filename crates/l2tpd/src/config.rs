@@ -170,7 +170,12 @@ struct Parser {
     path: Vec<String>,
 }
 
-const TOP_KEYS: &[&str] = &["host_name", "router_id", "max_sessions_per_tunnel", "tunnel"];
+const TOP_KEYS: &[&str] = &[
+    "host_name",
+    "router_id",
+    "max_sessions_per_tunnel",
+    "tunnel",
+];
 const TUNNEL_KEYS: &[&str] = &[
     "name",
     "encap",
@@ -992,6 +997,67 @@ name = "pw1"
             assert!(got.contains(want), "{text:?}:\n got {got}\nwant {want}");
             assert!(got.starts_with("lcce-a.toml: "), "{got}");
         }
+    }
+
+    #[test]
+    fn count_repeats_an_initiating_session() {
+        let c = parse(
+            "x.toml",
+            r#"
+max_sessions_per_tunnel = 200000
+
+[[tunnel]]
+name = "to-b"
+local = "198.18.0.1"
+peer = "198.18.0.2"
+initiate = true
+[[tunnel.session]]
+pw_type = "none"
+count = 100000
+[[tunnel.session]]
+name = "pw%d"
+count = 3
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.max_sessions_per_tunnel, 200_000);
+        let t = &c.tunnels[0];
+        assert_eq!(t.sessions[0].count, 100_000);
+        assert_eq!(t.sessions[0].pw_type, PseudowireType::Null);
+        assert_eq!(t.sessions[1].count, 3);
+        let m = parse("x.toml", MINIMAL).unwrap();
+        assert_eq!(m.max_sessions_per_tunnel, DEFAULT_MAX_SESSIONS_PER_TUNNEL);
+    }
+
+    #[test]
+    fn count_errors() {
+        let head = "[[tunnel]]\nname = \"t\"\nlocal = \"198.18.0.1\"\npeer = \"198.18.0.2\"\n\
+                    initiate = true\n";
+        let cases: &[(&str, &str)] = &[
+            (
+                "[[tunnel.session]]\ncount = 0\n",
+                "session 1: key \"count\": expected an integer in 1..=1048576, got 0",
+            ),
+            (
+                "[[tunnel.session]]\ncount = 2\ninitiate = false\n",
+                "session 1: key \"count\": only sessions this side opens",
+            ),
+            (
+                "[[tunnel.session]]\ncount = 2\nname = \"pw0\"\n",
+                "session 1: key \"count\": several sessions cannot share one interface name",
+            ),
+            (
+                "[[tunnel.session]]\npw_type = \"none\"\ncount = 70000\n",
+                "tunnel \"t\": key \"count\": the tunnel opens 70000 sessions, more than \
+                 max_sessions_per_tunnel (65535)",
+            ),
+        ];
+        for (tail, want) in cases {
+            let got = err(&format!("{head}{tail}"));
+            assert!(got.contains(want), "{tail:?}:\n got {got}\nwant {want}");
+        }
+        assert!(err("max_sessions_per_tunnel = 0\n")
+            .contains("key \"max_sessions_per_tunnel\": expected an integer in 1..=1048576"));
     }
 
     #[test]

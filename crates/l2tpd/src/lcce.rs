@@ -280,6 +280,9 @@ struct DynTunnel {
     info: Option<ctl::TunnelInfo>,
     /// The data-plane tunnel (ID `local_id`) exists.
     in_dataplane: bool,
+    /// Its established sessions, kept so `show tunnel` costs no walk over
+    /// every session.
+    up_sessions: u32,
 }
 
 /// What a dynamic session gets from its template or request.
@@ -559,12 +562,12 @@ impl Lcce {
                         local: def.local,
                         info: None,
                         in_dataplane: false,
+                        up_sessions: 0,
                     },
                 );
                 'defs: for s in def.sessions.iter().filter(|s| s.initiate) {
                     for _ in 0..s.count {
-                        if let Err(e) = self.open(def.encap, h, SessionPlan::from_def(s), s, now)
-                        {
+                        if let Err(e) = self.open(def.encap, h, SessionPlan::from_def(s), s, now) {
                             warn!(tunnel = %def.name, error = %e, "cannot request session");
                             if s.count > 1 {
                                 // The rest would fail alike.
@@ -690,6 +693,7 @@ impl Lcce {
                             local: def.local,
                             info: None,
                             in_dataplane: false,
+                            up_sessions: 0,
                         },
                     );
                     for old in stale {
@@ -802,11 +806,18 @@ impl Lcce {
         }
         let in_use = |id: u32| endpoints.iter().any(|e| e.ep.tunnel_by_id(id).is_some());
         sh.ids.dyn_tunnels.retain(|id| in_use(*id));
-        let s_in_use = |id: u32| endpoints.iter().any(|e| e.ep.session_by_id(id).is_some());
-        let up: HashSet<u32> = self.sessions.values().map(|s| s.local_id).collect();
-        sh.ids
-            .dyn_sessions
-            .retain(|id| s_in_use(*id) || up.contains(id));
+        // Every ID handed out is registered with an endpoint until its
+        // session goes down, so only more IDs than sessions means some were
+        // forgotten; the sweep is O(sessions), too much to run blindly
+        // every few seconds with 100,000 of them.
+        let held: usize = endpoints.iter().map(|e| e.ep.session_count()).sum();
+        if sh.ids.dyn_sessions.len() > held {
+            let s_in_use = |id: u32| endpoints.iter().any(|e| e.ep.session_by_id(id).is_some());
+            let up: HashSet<u32> = self.sessions.values().map(|s| s.local_id).collect();
+            sh.ids
+                .dyn_sessions
+                .retain(|id| s_in_use(*id) || up.contains(id));
+        }
     }
 
     // ----- output ---------------------------------------------------------
@@ -910,6 +921,11 @@ impl Lcce {
                     .or(s.up.as_ref().map(|u| u.tunnel_id))
                     .unwrap_or(0);
                 let text = session_down_text(&reason);
+                if s.up.is_some() {
+                    if let Some(t) = self.tunnels.get_mut(&(encap, tunnel)) {
+                        t.up_sessions = t.up_sessions.saturating_sub(1);
+                    }
+                }
                 if let Some(up) = &s.up {
                     info!(tunnel_id = tid, session_id = s.local_id, ifname = %up.ifname, reason = %text, "session down");
                     if up.in_dataplane {
@@ -1097,7 +1113,11 @@ impl Lcce {
                     plan,
                     up: None,
                 });
-                s.up = Some(up);
+                if s.up.replace(up).is_none() {
+                    if let Some(t) = self.tunnels.get_mut(&(encap, tunnel)) {
+                        t.up_sessions += 1;
+                    }
+                }
                 lock(&self.shared)
                     .ids
                     .dyn_sessions
@@ -1429,11 +1449,7 @@ impl Lcce {
                 .map(|i| i.peer)
                 .or(def.peer)
                 .unwrap_or(t.local);
-            let up_sessions = self
-                .sessions
-                .values()
-                .filter(|s| s.encap == *encap && s.tunnel == *h && s.up.is_some())
-                .count();
+            let up_sessions = t.up_sessions;
             let counters = if t.in_dataplane {
                 dp.tunnel_counters(t.local_id)
                     .map(|c| crate::daemon::map_counters(&c))
@@ -1461,7 +1477,7 @@ impl Lcce {
                 udp6_csum_tx: true,
                 udp6_csum_rx: true,
                 origin: Origin::Dynamic,
-                session_count: up_sessions as u32,
+                session_count: up_sessions,
                 stats: counters,
                 control: Some(TunnelControl {
                     name: def.name.clone(),
@@ -1608,20 +1624,5 @@ impl Lcce {
                 })
                 .collect(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tmp_sizes {
-    #[test]
-    fn print_sizes() {
-        use std::mem::size_of;
-        println!("DynSession {}", size_of::<super::DynSession>());
-        println!("UpSession {}", size_of::<super::UpSession>());
-        println!("SessionPlan {}", size_of::<super::SessionPlan>());
-        println!("SessionParams {}", size_of::<l2tp_control::SessionParams>());
-        println!("SessionConfig {}", size_of::<l2tp_control::SessionConfig>());
-        println!("RxSession {}", size_of::<l2tp_dataplane::core::RxSession>());
-        println!("AtomicCounters {}", size_of::<l2tp_dataplane::counters::AtomicCounters>());
     }
 }
