@@ -3,6 +3,11 @@
 # l2tpd (RFC 3931 control protocol) in two network namespaces on this
 # machine. Needs root. Prints one line per run.
 #
+# The full control-plane benchmark (1,000 to 100,000 sessions, rate, memory
+# and CPU per session against the targets, JSON) is bench/controlplane/run;
+# this is the quick check through the integration test, also with TAP
+# devices.
+#
 #   bench/controlplane/sessions.sh                 # 1 and 100 with TAP devices, 1000 without
 #   L2TPD_SCALE=1000:eth bench/controlplane/sessions.sh
 #

@@ -46,7 +46,6 @@ LOG = """\
 def run_result(digest, n, rate, per_a, per_b, cpu_a, cpu_b, ok=True, held=None):
     return {
         "digest": digest, "sessions": n, "sessions_per_s": rate,
-        "cpu_bound_sessions_per_s": n / max(cpu_a, cpu_b),
         "time": {"tunnel_up_to_all_up_s": n / rate},
         "memory": {"a": {"bytes_per_session": per_a, "rss_after_hold": 100},
                    "b": {"bytes_per_session": per_b, "rss_after_hold": 200}},
@@ -146,7 +145,6 @@ class Summary(unittest.TestCase):
         self.assertAlmostEqual(n["bytes_per_session_ratio"], 2048 / 950)
         self.assertEqual(n["cpu_s"], {"a": 2.5, "b": 2.0})
         self.assertAlmostEqual(n["cpu_us_per_session"], 45.0)
-        self.assertEqual(n["cpu_bound_sessions_per_s"], 100_000 / 2.5)
         self.assertTrue(n["held_ok"])
         m = s[("md5", 1000)]
         self.assertAlmostEqual(m["sessions_per_s_ratio"], 0.9)

@@ -341,7 +341,7 @@ impl Endpoint {
     }
 
     /// Asks for a session on a control connection. If the connection is
-    /// not up yet the request waits for it.
+    /// not up yet, or its send queue is full, the request waits for it.
     pub fn open_session(
         &mut self,
         now: Instant,

@@ -24,6 +24,14 @@
 //!   exactly one connection survives (RFC 3931 5.4.3). If ours loses, its
 //!   handle and waiting sessions move to the peer's connection, so the
 //!   handle from `connect` still comes up.
+//! - A session's request (ICRQ/OCRQ) is built when the connection's send
+//!   queue has room, so sessions opened in bulk wait in
+//!   [`SessionState::WaitTunnel`] (holding no queued message) and go out in
+//!   the order they were opened as acknowledgements drain the queue.
+//! - [`Endpoint::handle_datagram_deferred`] holds a connection's replies and
+//!   acknowledgements until [`Endpoint::flush`] (or [`Endpoint::handle_timeout`],
+//!   which [`Endpoint::poll_timeout`] makes due at once), so a burst of
+//!   received messages is acknowledged once.
 //! - Session IDs are unique per endpoint, not just per connection, because
 //!   over IP the data plane demultiplexes by Session ID alone.
 //! - After a StopCCN (sent or received) the connection lingers for one full

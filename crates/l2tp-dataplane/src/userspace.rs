@@ -130,6 +130,7 @@ impl UserspaceDataplane {
 
     /// An empty data plane with explicit fast-path options.
     pub fn with_options(opts: FastpathOptions) -> Self {
+        tracing::debug!(?opts, "userspace data plane fast path");
         Self {
             tunnels: HashMap::new(),
             sessions: HashMap::new(),

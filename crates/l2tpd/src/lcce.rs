@@ -565,14 +565,12 @@ impl Lcce {
                         up_sessions: 0,
                     },
                 );
-                'defs: for s in def.sessions.iter().filter(|s| s.initiate) {
+                for s in def.sessions.iter().filter(|s| s.initiate) {
                     for _ in 0..s.count {
                         if let Err(e) = self.open(def.encap, h, SessionPlan::from_def(s), s, now) {
-                            warn!(tunnel = %def.name, error = %e, "cannot request session");
-                            if s.count > 1 {
-                                // The rest would fail alike.
-                                break 'defs;
-                            }
+                            warn!(tunnel = %def.name, count = s.count, error = %e, "cannot request session");
+                            // The entry's other copies would fail alike.
+                            break;
                         }
                     }
                 }

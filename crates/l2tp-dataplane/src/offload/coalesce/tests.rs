@@ -354,8 +354,13 @@ fn merges_after_reordering_but_not_across_a_lost_packet() {
     use std::time::{Duration, Instant};
 
     let frames = stream(&Spec::default(), 1000, 6, 1000);
-    let mut tx = TxHeader::new(Encap::Udp, 5, Cookie::new(&[]).unwrap(), L2SpecType::Default)
-        .unwrap();
+    let mut tx = TxHeader::new(
+        Encap::Udp,
+        5,
+        Cookie::new(&[]).unwrap(),
+        L2SpecType::Default,
+    )
+    .unwrap();
     let pkts: Vec<Vec<u8>> = frames
         .iter()
         .map(|f| {
