@@ -1066,15 +1066,16 @@ impl Tunnel {
         }
     }
 
-    /// Sends the requests of waiting sessions while the send queue holds
-    /// less than the peer's window: enough to keep the window full, while
-    /// a burst of requests costs a handle each rather than a queued
-    /// message each.
+    /// Builds the requests of waiting sessions while the send queue holds
+    /// less than the congestion window: just enough to keep the window
+    /// full. A burst of requests then costs a handle each rather than a
+    /// queued message each, and the ICCNs answering ICRPs go out next
+    /// instead of behind every request still waiting.
     fn start_waiting(&mut self, sh: &mut Shared) {
         if self.state != TunnelState::Established {
             return;
         }
-        let room = usize::from(self.rel.peer_window().max(4));
+        let room = usize::from(self.rel.cwnd().min(self.rel.peer_window()).max(1));
         while self.rel.unacked() < room {
             let Some(h) = self.to_start.pop_front() else {
                 break;

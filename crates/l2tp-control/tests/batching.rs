@@ -112,13 +112,14 @@ fn waiting_sessions_hold_no_queued_messages() {
     a.handle_datagram(now, addr(2), &sccrp.payload);
     assert_eq!(a.tunnel_state(t), Some(TunnelState::Established));
     let st = a.tunnel_stats(t).unwrap();
-    // The queue holds at most the peer's window (16): SCCCN + 15 ICRQs.
-    assert_eq!(st.unacked, 16, "{st:?}");
+    // The queue holds what the congestion window lets out (2 after the
+    // SCCRP acknowledged the SCCRQ): the SCCCN and one ICRQ.
+    assert_eq!((st.cwnd, st.unacked), (2, 2), "{st:?}");
     let waiting = sessions
         .iter()
         .filter(|s| a.session_state(**s) == Some(SessionState::WaitTunnel))
         .count();
-    assert_eq!(waiting, 2000 - 15);
+    assert_eq!(waiting, 2000 - 1);
     assert_eq!(a.session_state(sessions[0]), Some(SessionState::WaitReply));
     assert_eq!(
         a.session_state(sessions[1999]),

@@ -248,8 +248,7 @@ pub trait Dataplane: Send {
     fn del_tunnel(&mut self, tunnel_id: u32) -> Result<(), DataplaneError>;
     /// Creates the session and its device; the device is up on return.
     fn add_session(&mut self, cfg: SessionConfig) -> Result<SessionInfo, DataplaneError>;
-    /// Removes the session; its device disappears (the userspace data plane
-    /// unregisters it in the background, within tens of milliseconds).
+    /// Removes the session; its device disappears.
     fn del_session(&mut self, tunnel_id: u32, session_id: u32) -> Result<(), DataplaneError>;
     /// Totals over every session the tunnel has had (kept when a session
     /// goes, as in the kernel). Packets matching no session are counted per

@@ -15,7 +15,7 @@ use crate::counters::AtomicCounters;
 use crate::encap::{IpUnderlay, Peer, UdpChecksums, UdpUnderlay, Underlay};
 use crate::offload::FastpathOptions;
 use crate::pseudowire::{NullPseudowire, Pseudowire, TapDevice, TapOptions};
-use crate::reaper::Reaper;
+use crate::reaper::{wait_gone, Reaper};
 use crate::sys::{fast, EventFd, SockAddr};
 use crate::txpool::{TxPool, TxSession};
 use crate::worker::{self, PortShared, PortStats, SessionShared};
@@ -147,10 +147,11 @@ impl UserspaceDataplane {
         self.opts
     }
 
-    /// Waits until the devices of deleted sessions are gone. Deleting a
-    /// session returns at once; its device is unregistered in the
-    /// background (unregistering takes a kernel grace period, 15-20 ms,
-    /// shared by all devices removed together).
+    /// Waits until the devices of deleted sessions are completely gone.
+    /// Deleting a session returns as soon as its device has left the
+    /// namespace; the rest of the unregistration (a kernel grace period,
+    /// 15-20 ms, shared by all devices removed together) runs in the
+    /// background.
     pub fn settle(&self) {
         self.reaper.settle();
     }
@@ -414,10 +415,10 @@ impl UserspaceDataplane {
         }
     }
 
-    fn remove_session(&mut self, session_id: u32) {
-        let Some(mut s) = self.sessions.remove(&session_id) else {
-            return;
-        };
+    /// Takes a session out of service. Returns its device (index, name),
+    /// if it has one, for [`wait_removed`](Self::wait_removed).
+    fn remove_session(&mut self, session_id: u32) -> Option<(u32, String)> {
+        let mut s = self.sessions.remove(&session_id)?;
         let tunnel_id = s.shared.tunnel_id;
         if let Some(t) = self.tunnels.get_mut(&tunnel_id) {
             t.sessions.remove(&session_id);
@@ -440,8 +441,28 @@ impl UserspaceDataplane {
         );
         // Dropping the last reference hands the TAP descriptors to the
         // reaper, which removes the device in the background.
+        (s.shared.pw.queues() > 0)
+            .then(|| (s.shared.pw.ifindex(), s.shared.pw.ifname().to_string()))
+    }
+
+    /// Returns once `devices` have left the namespace (about a millisecond:
+    /// the grace period of their unregistration then runs on in the
+    /// background), so a caller that deleted a session sees its device gone.
+    fn wait_removed(&self, devices: &[(u32, String)]) {
+        if self.opts.async_removal || devices.is_empty() {
+            return;
+        }
+        if !wait_gone(devices, DEVICE_GONE_LIMIT) {
+            tracing::warn!(
+                count = devices.len(),
+                "removed devices still listed after {DEVICE_GONE_LIMIT:?}"
+            );
+        }
     }
 }
+
+/// How long deleting a session waits for its device to leave the list.
+const DEVICE_GONE_LIMIT: Duration = Duration::from_secs(2);
 
 impl Default for UserspaceDataplane {
     fn default() -> Self {
@@ -562,12 +583,14 @@ impl Dataplane for UserspaceDataplane {
             .iter()
             .copied()
             .collect();
-        for sid in sessions {
-            self.remove_session(sid);
-        }
+        let devices: Vec<(u32, String)> = sessions
+            .into_iter()
+            .filter_map(|sid| self.remove_session(sid))
+            .collect();
         if let Some(t) = self.tunnels.remove(&tunnel_id) {
             self.detach_port(t.port, tunnel_id);
         }
+        self.wait_removed(&devices);
         tracing::debug!(tunnel_id, "tunnel removed");
         Ok(())
     }
@@ -699,7 +722,8 @@ impl Dataplane for UserspaceDataplane {
         }
         match self.sessions.get(&session_id) {
             Some(s) if s.shared.tunnel_id == tunnel_id => {
-                self.remove_session(session_id);
+                let device = self.remove_session(session_id);
+                self.wait_removed(device.as_slice());
                 Ok(())
             }
             _ => Err(DataplaneError::NoSuchSession {

@@ -246,8 +246,6 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
 
     // Deleting the session removes the device; the name is reusable.
     dp.run(|d| d.del_session(1, 10)).unwrap();
-    // The device goes in the background; settle waits for it.
-    dp.run(|d| d.settle());
     assert!(!device_exists(&ns, "pwtest0"));
     assert_eq!(threads_settle(base_threads + 1 + w), base_threads + 1 + w);
     let info = dp
@@ -277,7 +275,6 @@ fn errors_leave_nothing_behind_and_deletes_clean_up() {
     // Deleting a tunnel removes its sessions; the shared socket stays while
     // tunnel 1 uses it.
     dp.run(|d| d.del_tunnel(2)).unwrap();
-    dp.run(|d| d.settle());
     assert!(!device_exists(&ns, &info2.ifname));
     assert!(device_exists(&ns, "pwtest0"));
     expect_err!(

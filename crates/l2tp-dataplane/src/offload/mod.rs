@@ -51,6 +51,12 @@ pub struct FastpathOptions {
     /// receive thread sends what the host queued in answer (ACKs, echo
     /// replies) itself instead of waking a transmit worker.
     pub inline_tx: bool,
+    /// `L2TP_DP_ASYNC_REMOVAL`: deleting a session returns without waiting
+    /// for its device to leave the namespace (a few microseconds instead
+    /// of about a millisecond; the name stays taken for tens of
+    /// milliseconds). Off by default, so a deleted device is gone when the
+    /// call returns.
+    pub async_removal: bool,
 }
 
 impl Default for FastpathOptions {
@@ -63,6 +69,7 @@ impl Default for FastpathOptions {
             verify: true,
             queues: 0,
             inline_tx: true,
+            async_removal: false,
         }
     }
 }
@@ -95,12 +102,14 @@ impl FastpathOptions {
             verify: true,
             queues: 1,
             inline_tx: false,
+            async_removal: false,
         }
     }
 
     /// The defaults overridden by `L2TP_DP_OFFLOAD`, `L2TP_DP_GSO`,
     /// `L2TP_DP_GRO`, `L2TP_DP_COALESCE`, `L2TP_DP_VERIFY`,
-    /// `L2TP_DP_INLINE_TX` (0/1) and `L2TP_DP_QUEUES` (a count).
+    /// `L2TP_DP_INLINE_TX`, `L2TP_DP_ASYNC_REMOVAL` (0/1) and
+    /// `L2TP_DP_QUEUES` (a count).
     pub fn from_env() -> Self {
         let d = Self::default();
         let queues = match std::env::var("L2TP_DP_QUEUES") {
@@ -118,6 +127,7 @@ impl FastpathOptions {
             verify: env_flag("L2TP_DP_VERIFY", d.verify),
             queues,
             inline_tx: env_flag("L2TP_DP_INLINE_TX", d.inline_tx),
+            async_removal: env_flag("L2TP_DP_ASYNC_REMOVAL", d.async_removal),
         }
     }
 
