@@ -99,3 +99,16 @@ impl Frame<'_> {
         (self.data.len() as u64) < u64::from(self.orig_len)
     }
 }
+
+/// One iterator step of a reader that stops for good at the end or at its
+/// first error (the error is yielded once): both readers share this contract.
+pub(crate) fn fuse<'a, E>(
+    done: &mut bool,
+    step: Result<Option<Frame<'a>>, E>,
+) -> Option<Result<Frame<'a>, E>> {
+    let item = step.transpose();
+    if !matches!(item, Some(Ok(_))) {
+        *done = true;
+    }
+    item
+}

@@ -3,7 +3,7 @@
 
 use crate::bytes::Endian;
 use crate::error::CaptureError;
-use crate::frame::{Frame, LinkType, Timestamp};
+use crate::frame::{fuse, Frame, LinkType, Timestamp};
 
 pub(crate) const MAGIC_MICRO: u32 = 0xa1b2_c3d4;
 pub(crate) const MAGIC_NANO: u32 = 0xa1b2_3c4d;
@@ -170,17 +170,8 @@ impl<'a> Iterator for PcapReader<'a> {
         if self.done {
             return None;
         }
-        match self.next_frame() {
-            Ok(Some(f)) => Some(Ok(f)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let step = self.next_frame();
+        fuse(&mut self.done, step)
     }
 }
 

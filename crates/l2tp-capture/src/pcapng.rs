@@ -5,7 +5,7 @@
 
 use crate::bytes::Endian;
 use crate::error::CaptureError;
-use crate::frame::{Frame, LinkType, Timestamp};
+use crate::frame::{fuse, Frame, LinkType, Timestamp};
 
 pub(crate) const BLOCK_SHB: u32 = 0x0a0d_0d0a;
 pub(crate) const BLOCK_IDB: u32 = 0x0000_0001;
@@ -421,17 +421,8 @@ impl<'a> Iterator for PcapngReader<'a> {
         if self.done {
             return None;
         }
-        match self.next_frame() {
-            Ok(Some(f)) => Some(Ok(f)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let step = self.next_frame();
+        fuse(&mut self.done, step)
     }
 }
 
