@@ -53,9 +53,13 @@ pub trait Underlay: Send + Sync + fmt::Debug {
     fn raw_fd(&self) -> RawFd;
     /// Sends `pkts` (each starting at the L2TP header) to `peer`; returns
     /// how many were sent before the first failure.
-    fn send_batch(&self, peer: &Peer, pkts: &[&[u8]]) -> io::Result<usize>;
+    fn send_batch(&self, peer: &Peer, pkts: &[&[u8]]) -> io::Result<usize> {
+        sys::sendmmsg(self.raw_fd(), &peer.addr, pkts)
+    }
     /// Receives what is queued, without blocking.
-    fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize>;
+    fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.recv(self.raw_fd())
+    }
     /// Where the L2TP header starts in a received datagram.
     fn l2tp_offset(&self, pkt: &[u8]) -> Option<usize>;
 }
@@ -151,12 +155,6 @@ impl Underlay for UdpUnderlay {
     fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
-    fn send_batch(&self, peer: &Peer, pkts: &[&[u8]]) -> io::Result<usize> {
-        sys::sendmmsg(self.fd.as_raw_fd(), &peer.addr, pkts)
-    }
-    fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
-        batch.recv(self.fd.as_raw_fd())
-    }
     fn l2tp_offset(&self, _pkt: &[u8]) -> Option<usize> {
         Some(0)
     }
@@ -195,12 +193,6 @@ impl Underlay for IpUnderlay {
     }
     fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
-    }
-    fn send_batch(&self, peer: &Peer, pkts: &[&[u8]]) -> io::Result<usize> {
-        sys::sendmmsg(self.fd.as_raw_fd(), &peer.addr, pkts)
-    }
-    fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
-        batch.recv(self.fd.as_raw_fd())
     }
     /// Raw IPv4 sockets deliver the IP header too; IPv6 ones do not.
     fn l2tp_offset(&self, pkt: &[u8]) -> Option<usize> {
