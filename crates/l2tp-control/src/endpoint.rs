@@ -899,41 +899,25 @@ impl Endpoint {
             .avps
             .iter()
             .any(|a| matches!(a.value, AvpValue::MessageDigest { .. }));
-        match (&cfg.auth, msg.nonce().is_some()) {
-            (Some(a), true) => {
-                if verify_digest(buf, &Security::with_secret(&a.secret)).is_err() {
-                    self.sh.stats.bad_digest += 1;
-                    return false;
-                }
-            }
-            (Some(_), false) => {
-                self.reject(
-                    from,
-                    hdr,
-                    peer_ccid,
-                    StopCcnResult::NotAuthorized.to_u16(),
-                    None,
-                    "control message authentication required",
-                );
+        // Which secret the digest (if any) must verify under, or why the
+        // two ends disagree about authenticating at all.
+        let security = match (&cfg.auth, msg.nonce().is_some()) {
+            (Some(a), true) => Ok(Some(Security::with_secret(&a.secret))),
+            (Some(_), false) => Err("control message authentication required"),
+            (None, true) => Err("no shared secret configured for control message authentication"),
+            (None, false) => Ok(has_digest.then(Security::default)),
+        };
+        match security {
+            Err(reason) => {
+                let result = StopCcnResult::NotAuthorized.to_u16();
+                self.reject(from, hdr, peer_ccid, result, None, reason);
                 return false;
             }
-            (None, true) => {
-                self.reject(
-                    from,
-                    hdr,
-                    peer_ccid,
-                    StopCcnResult::NotAuthorized.to_u16(),
-                    None,
-                    "no shared secret configured for control message authentication",
-                );
+            Ok(Some(sec)) if verify_digest(buf, &sec).is_err() => {
+                self.sh.stats.bad_digest += 1;
                 return false;
             }
-            (None, false) => {
-                if has_digest && verify_digest(buf, &Security::default()).is_err() {
-                    self.sh.stats.bad_digest += 1;
-                    return false;
-                }
-            }
+            Ok(_) => {}
         }
         true
     }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use l2tp_wire::avp::circuit_status;
 pub use l2tp_wire::avp::CallErrors;
 use l2tp_wire::data::{Cookie, L2SpecType};
 
@@ -121,21 +122,22 @@ pub struct SessionParams {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct CircuitStatus(pub u16);
 
+// The bit values live in the codec (`l2tp_wire::avp::circuit_status`).
 impl CircuitStatus {
     /// A: circuit up (RFC 3931).
-    pub const ACTIVE: u16 = 0x0001;
+    pub const ACTIVE: u16 = circuit_status::ACTIVE;
     /// N: new circuit (RFC 3931; deprecated by RFC 5641).
-    pub const NEW: u16 = 0x0002;
+    pub const NEW: u16 = circuit_status::NEW;
     /// R: local attachment circuit (ingress) receive fault (RFC 5641).
-    pub const AC_RX_FAULT: u16 = 0x0004;
+    pub const AC_RX_FAULT: u16 = circuit_status::AC_RX_FAULT;
     /// T: local attachment circuit (egress) transmit fault (RFC 5641).
-    pub const AC_TX_FAULT: u16 = 0x0008;
+    pub const AC_TX_FAULT: u16 = circuit_status::AC_TX_FAULT;
     /// I: local PSN-facing PW (ingress) receive fault (RFC 5641).
-    pub const PW_RX_FAULT: u16 = 0x0010;
+    pub const PW_RX_FAULT: u16 = circuit_status::PW_RX_FAULT;
     /// E: local PSN-facing PW (egress) transmit fault (RFC 5641).
-    pub const PW_TX_FAULT: u16 = 0x0020;
+    pub const PW_TX_FAULT: u16 = circuit_status::PW_TX_FAULT;
     /// S: standby (RFC 5641).
-    pub const STANDBY: u16 = 0x0040;
+    pub const STANDBY: u16 = circuit_status::STANDBY;
 
     pub fn active(self) -> bool {
         self.0 & Self::ACTIVE != 0

@@ -120,7 +120,10 @@ fn digest_type(a: DigestAlgorithm) -> DigestType {
     }
 }
 
-fn is_session_message(t: MessageType) -> bool {
+/// The session messages this LCCE implements: the session-scoped ones of
+/// RFC 3931 (`MessageType::is_session_scoped` also counts RFC 5515's
+/// CSUN/CSURQ, which we do not speak).
+fn is_handled_session_message(t: MessageType) -> bool {
     matches!(
         t,
         MessageType::Icrq
@@ -908,7 +911,7 @@ impl Tunnel {
                 Some(ErrorCode::UnknownMandatoryAvp.to_u16()),
                 format!("unknown mandatory AVP: vendor {v} attribute {a}"),
             );
-            if is_session_message(mt) {
+            if mt.is_session_scoped() {
                 self.session_problem(sh, now, mt, &msg, p);
             } else {
                 self.fail(sh, now, p);
@@ -921,7 +924,7 @@ impl Tunnel {
             MessageType::Scccn => self.on_scccn(sh, now),
             MessageType::StopCcn => self.peer_closed(sh, now, &msg),
             MessageType::Hello | MessageType::Ack => {}
-            t if is_session_message(t) => {
+            t if is_handled_session_message(t) => {
                 if self.state == TunnelState::Established {
                     self.on_session_message(sh, now, t, &msg);
                 } else {
