@@ -80,6 +80,8 @@ pub struct CliOut {
 }
 
 /// Data-plane counters as `l2tp -j -s show session|tunnel` prints them.
+/// Parsed here, not through `l2tp_api::Counters`: that type defaults a
+/// missing key to 0, and these tests must fail when the CLI drops one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub tx_packets: u64,
