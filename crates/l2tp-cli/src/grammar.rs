@@ -332,27 +332,8 @@ fn parse_params(args: &[String], warnings: &mut Vec<String>) -> Result<Params, C
             }
             "cookie" => p.cookie = Some(parse_cookie(value()?)?),
             "peer_cookie" => p.peer_cookie = Some(parse_cookie(value()?)?),
-            "l2spec_type" => {
-                let v = value()?;
-                p.l2spec_type = if v.eq_ignore_ascii_case("default") {
-                    L2SpecType::Default
-                } else if v.eq_ignore_ascii_case("none") {
-                    L2SpecType::None
-                } else {
-                    return Err(CliError::UnknownL2Spec(v.clone()));
-                };
-            }
-            "seq" => {
-                let v = value()?;
-                let lower = v.to_ascii_lowercase();
-                match lower.as_str() {
-                    "both" => (p.send_seq, p.recv_seq) = (true, true),
-                    "recv" => p.recv_seq = true,
-                    "send" => p.send_seq = true,
-                    "none" => (p.send_seq, p.recv_seq) = (false, false),
-                    _ => return Err(CliError::UnknownSeq(v.clone())),
-                }
-            }
+            "l2spec_type" => p.l2spec_type = parse_l2spec(value()?)?,
+            "seq" => apply_seq(value()?, &mut p.send_seq, &mut p.recv_seq)?,
             "mtu" => {
                 let v = value()?;
                 let mtu = parse_uint(v, u64::from(u32::MAX)).ok_or_else(|| CliError::Invalid {
@@ -502,26 +483,8 @@ fn parse_add_dynamic(args: &[String]) -> Result<Command, CliError> {
                     }
                 };
             }
-            "l2spec_type" => {
-                let v = value()?;
-                spec.l2spec_type = if v.eq_ignore_ascii_case("default") {
-                    L2SpecType::Default
-                } else if v.eq_ignore_ascii_case("none") {
-                    L2SpecType::None
-                } else {
-                    return Err(CliError::UnknownL2Spec(v.clone()));
-                };
-            }
-            "seq" => {
-                let v = value()?;
-                match v.to_ascii_lowercase().as_str() {
-                    "both" => (send_seq, recv_seq) = (true, true),
-                    "recv" => recv_seq = true,
-                    "send" => send_seq = true,
-                    "none" => (send_seq, recv_seq) = (false, false),
-                    _ => return Err(CliError::UnknownSeq(v.clone())),
-                }
-            }
+            "l2spec_type" => spec.l2spec_type = parse_l2spec(value()?)?,
+            "seq" => apply_seq(value()?, &mut send_seq, &mut recv_seq)?,
             "mtu" => {
                 let v = value()?;
                 let mtu = parse_uint(v, u64::from(u32::MAX)).ok_or_else(|| CliError::Invalid {
@@ -644,6 +607,29 @@ fn parse_port(s: &str, keyword: &str) -> Result<u16, CliError> {
             arg: s.to_string(),
             reason: format!("invalid port for {keyword}"),
         })
+}
+
+fn parse_l2spec(v: &str) -> Result<L2SpecType, CliError> {
+    if v.eq_ignore_ascii_case("default") {
+        Ok(L2SpecType::Default)
+    } else if v.eq_ignore_ascii_case("none") {
+        Ok(L2SpecType::None)
+    } else {
+        Err(CliError::UnknownL2Spec(v.to_string()))
+    }
+}
+
+/// `seq send|recv` add to what was given before (as in iproute2);
+/// `both` and `none` set both directions.
+fn apply_seq(v: &str, send: &mut bool, recv: &mut bool) -> Result<(), CliError> {
+    match v.to_ascii_lowercase().as_str() {
+        "both" => (*send, *recv) = (true, true),
+        "recv" => *recv = true,
+        "send" => *send = true,
+        "none" => (*send, *recv) = (false, false),
+        _ => return Err(CliError::UnknownSeq(v.to_string())),
+    }
+    Ok(())
 }
 
 fn parse_on_off(s: &str, keyword: &str) -> Result<bool, CliError> {
