@@ -30,6 +30,7 @@ pub mod offload;
 pub mod pseudowire;
 mod reaper;
 mod sys;
+pub mod tcbpf;
 mod txpool;
 mod userspace;
 mod worker;

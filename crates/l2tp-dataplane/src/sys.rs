@@ -7,6 +7,7 @@ use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+pub mod bpf;
 pub mod fast;
 
 /// Most messages moved per `sendmmsg`/`recvmmsg` call.

@@ -1,0 +1,412 @@
+//! The `bpf(2)` commands of the tc-BPF fast path (maps, program load, tcx
+//! links, test runs) and the one route lookup it needs. A child of `sys`:
+//! every `unsafe` of the fast path is here.
+
+use std::io;
+use std::mem::size_of;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::cvt;
+
+const BPF_MAP_CREATE: libc::c_int = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_int = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_int = 3;
+const BPF_PROG_LOAD: libc::c_int = 5;
+const BPF_PROG_TEST_RUN: libc::c_int = 10;
+const BPF_LINK_CREATE: libc::c_int = 28;
+
+/// `BPF_MAP_TYPE_HASH`.
+pub const MAP_HASH: u32 = 1;
+/// `BPF_MAP_TYPE_PERCPU_ARRAY`.
+pub const MAP_PERCPU_ARRAY: u32 = 6;
+/// `BPF_PROG_TYPE_SCHED_CLS`: tc programs.
+const PROG_SCHED_CLS: u32 = 3;
+/// `BPF_TCX_INGRESS` / `BPF_TCX_EGRESS` attach types.
+pub const TCX_INGRESS: u32 = 46;
+pub const TCX_EGRESS: u32 = 47;
+
+fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a live, initialised `#[repr(C)]` prefix of `union
+    // bpf_attr` for `cmd`, and its size is passed so the kernel reads no
+    // further; pointers inside it refer to buffers the caller keeps alive.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T as *mut libc::c_void,
+            size_of::<T>() as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn fd_from(r: libc::c_long) -> OwnedFd {
+    // SAFETY: the kernel just returned this new descriptor; we own it.
+    unsafe { OwnedFd::from_raw_fd(r as RawFd) }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapCreate {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+/// Creates a map; the descriptor keeps it alive.
+pub fn map_create(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    name: &str,
+) -> io::Result<OwnedFd> {
+    let mut attr = MapCreate {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        ..Default::default()
+    };
+    copy_name(&mut attr.map_name, name);
+    bpf(BPF_MAP_CREATE, &mut attr).map(fd_from)
+}
+
+fn copy_name(dst: &mut [u8; 16], name: &str) {
+    for (d, s) in dst.iter_mut().zip(name.bytes().take(15)) {
+        *d = s;
+    }
+}
+
+#[repr(C)]
+struct MapElem {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// Inserts or replaces `key` -> `value`.
+pub fn map_update(map: &OwnedFd, key: &[u8], value: &[u8]) -> io::Result<()> {
+    let mut attr = MapElem {
+        map_fd: map.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: value.as_ptr() as u64,
+        flags: 0,
+    };
+    bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(|_| ())
+}
+
+/// Removes `key`; a missing key is not an error.
+pub fn map_delete(map: &OwnedFd, key: &[u8]) -> io::Result<()> {
+    let mut attr = MapElem {
+        map_fd: map.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: 0,
+        flags: 0,
+    };
+    match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        r => r.map(|_| ()),
+    }
+}
+
+/// Reads `key` into `value` (for per-CPU maps, one slot per possible CPU,
+/// each rounded up to 8 bytes).
+pub fn map_lookup(map: &OwnedFd, key: &[u8], value: &mut [u8]) -> io::Result<()> {
+    let mut attr = MapElem {
+        map_fd: map.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        flags: 0,
+    };
+    bpf(BPF_MAP_LOOKUP_ELEM, &mut attr).map(|_| ())
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoad {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// Loads a tc program. `insns` is `struct bpf_insn[]` as raw 8-byte words.
+/// On a verifier refusal the error carries the verifier's log.
+pub fn prog_load(insns: &[u64], name: &str) -> io::Result<OwnedFd> {
+    let license = b"GPL\0";
+    let mut attr = ProgLoad {
+        prog_type: PROG_SCHED_CLS,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        ..Default::default()
+    };
+    copy_name(&mut attr.prog_name, name);
+    match bpf(BPF_PROG_LOAD, &mut attr) {
+        Ok(fd) => Ok(fd_from(fd)),
+        Err(first) if first.raw_os_error() == Some(libc::EACCES)
+            || first.raw_os_error() == Some(libc::EINVAL) =>
+        {
+            // Load again with the log on, to say why.
+            let mut log = vec![0u8; 1 << 20];
+            let mut attr = ProgLoad {
+                prog_type: PROG_SCHED_CLS,
+                insn_cnt: insns.len() as u32,
+                insns: insns.as_ptr() as u64,
+                license: license.as_ptr() as u64,
+                log_level: 1,
+                log_size: log.len() as u32,
+                log_buf: log.as_mut_ptr() as u64,
+                ..Default::default()
+            };
+            copy_name(&mut attr.prog_name, name);
+            let err = match bpf(BPF_PROG_LOAD, &mut attr) {
+                Ok(fd) => return Ok(fd_from(fd)),
+                Err(e) => e,
+            };
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            let text = String::from_utf8_lossy(&log[..end]);
+            let tail: Vec<&str> = text.lines().rev().take(12).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Err(io::Error::new(
+                err.kind(),
+                format!("{err}; verifier: {}", tail.join(" | ")),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreate {
+    prog_fd: u32,
+    target_ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+    relative_fd: u32,
+    _pad: u32,
+    expected_revision: u64,
+}
+
+/// Attaches `prog` to a device's tcx hook (after any programs already
+/// there). The link lives as long as the descriptor: closing it detaches,
+/// so a crashed daemon leaves nothing attached.
+pub fn tcx_attach(prog: &OwnedFd, ifindex: u32, attach_type: u32) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreate {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_ifindex: ifindex,
+        attach_type,
+        ..Default::default()
+    };
+    bpf(BPF_LINK_CREATE, &mut attr).map(fd_from)
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct TestRun {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+
+/// Runs `prog` once on a copy of `packet` (an Ethernet frame) in the
+/// kernel; returns the program's verdict and the packet as it left.
+/// `ctx` is a `struct __sk_buff` prefix (the kernel takes `ifindex`,
+/// `ingress_ifindex`, `gso_size`... from it).
+pub fn prog_test_run(prog: &OwnedFd, packet: &[u8], ctx: &[u8]) -> io::Result<(u32, Vec<u8>)> {
+    let mut out = vec![0u8; packet.len() + 512];
+    let mut attr = TestRun {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in: packet.len() as u32,
+        data_size_out: out.len() as u32,
+        data_in: packet.as_ptr() as u64,
+        data_out: out.as_mut_ptr() as u64,
+        repeat: 1,
+        ctx_size_in: ctx.len() as u32,
+        ctx_in: if ctx.is_empty() { 0 } else { ctx.as_ptr() as u64 },
+        ..Default::default()
+    };
+    bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+    out.truncate(attr.data_size_out as usize);
+    Ok((attr.retval, out))
+}
+
+/// How many CPUs per-CPU maps have a slot for.
+pub fn possible_cpus() -> usize {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    let mut n = 0;
+    for part in text.trim().split(',') {
+        let mut it = part.split('-').map(|x| x.trim().parse::<usize>());
+        match (it.next(), it.next()) {
+            (Some(Ok(a)), Some(Ok(b))) if b >= a => n += b - a + 1,
+            (Some(Ok(_)), None) => n += 1,
+            _ => {}
+        }
+    }
+    n.max(1)
+}
+
+// ------------------------------------------------------------ route lookup
+
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETROUTE: u16 = 26;
+const NLMSG_ERROR: u16 = 2;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+
+/// The device the kernel would send a packet to `dst` through
+/// (`ip route get DST`).
+pub fn route_oif(dst: IpAddr) -> io::Result<u32> {
+    // SAFETY: plain socket(2); the result is checked.
+    let raw = cvt(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    })?;
+    // SAFETY: `raw` is a new descriptor we own.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    let (family, addr): (u8, Vec<u8>) = match dst {
+        IpAddr::V4(a) => (libc::AF_INET as u8, a.octets().to_vec()),
+        IpAddr::V6(a) => (libc::AF_INET6 as u8, a.octets().to_vec()),
+    };
+    let mut req = Vec::with_capacity(64);
+    let total = 16 + 12 + 4 + addr.len();
+    req.extend_from_slice(&(total as u32).to_ne_bytes());
+    req.extend_from_slice(&RTM_GETROUTE.to_ne_bytes());
+    req.extend_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    req.extend_from_slice(&1u32.to_ne_bytes()); // seq
+    req.extend_from_slice(&0u32.to_ne_bytes()); // pid
+    // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
+    req.extend_from_slice(&[family, (addr.len() * 8) as u8, 0, 0, 0, 0, 0, 0]);
+    req.extend_from_slice(&0u32.to_ne_bytes());
+    req.extend_from_slice(&((4 + addr.len()) as u16).to_ne_bytes());
+    req.extend_from_slice(&RTA_DST.to_ne_bytes());
+    req.extend_from_slice(&addr);
+    // SAFETY: `req` is a valid buffer of `req.len()` bytes; the kernel is
+    // the default destination of an unbound netlink socket.
+    let sent = unsafe { libc::send(sock.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 8192];
+    // SAFETY: `buf` is writable for its whole length.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    parse_route_reply(&buf[..n as usize])
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn parse_route_reply(msg: &[u8]) -> io::Result<u32> {
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed route reply");
+    let len = u32_at(msg, 0).ok_or_else(bad)? as usize;
+    let ty = u16_at(msg, 4).ok_or_else(bad)?;
+    let msg = msg.get(..len).ok_or_else(bad)?;
+    if ty == NLMSG_ERROR {
+        let errno = u32_at(msg, 16).ok_or_else(bad)? as i32;
+        return Err(io::Error::from_raw_os_error(-errno));
+    }
+    if ty != RTM_NEWROUTE {
+        return Err(bad());
+    }
+    let mut at = 16 + 12;
+    while at + 4 <= msg.len() {
+        let alen = u16_at(msg, at).ok_or_else(bad)? as usize;
+        let aty = u16_at(msg, at + 2).ok_or_else(bad)?;
+        if alen < 4 {
+            return Err(bad());
+        }
+        if aty == RTA_OIF {
+            return u32_at(msg, at + 4).ok_or_else(bad);
+        }
+        at += (alen + 3) & !3;
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        "the route has no output device",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn possible_cpus_is_at_least_one() {
+        assert!(possible_cpus() >= 1);
+    }
+
+    #[test]
+    fn route_reply_parsing() {
+        let mut m = vec![0u8; 16 + 12];
+        m.extend_from_slice(&8u16.to_ne_bytes());
+        m.extend_from_slice(&RTA_OIF.to_ne_bytes());
+        m.extend_from_slice(&7u32.to_ne_bytes());
+        let len = m.len() as u32;
+        m[..4].copy_from_slice(&len.to_ne_bytes());
+        m[4..6].copy_from_slice(&RTM_NEWROUTE.to_ne_bytes());
+        assert_eq!(parse_route_reply(&m).unwrap(), 7);
+        m[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        m[16..20].copy_from_slice(&(-libc::ENETUNREACH).to_ne_bytes());
+        assert_eq!(
+            parse_route_reply(&m).unwrap_err().raw_os_error(),
+            Some(libc::ENETUNREACH)
+        );
+        assert!(parse_route_reply(&m[..10]).is_err());
+    }
+
+    #[test]
+    fn route_to_loopback_uses_lo() {
+        let oif = route_oif("127.0.0.1".parse().unwrap()).unwrap();
+        assert_eq!(super::super::fast::ifname_of(oif).as_deref(), Some("lo"));
+    }
+}

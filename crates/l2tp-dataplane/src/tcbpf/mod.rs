@@ -1,0 +1,428 @@
+//! In-kernel fast path for the userspace data plane, with no L2TP module:
+//! two tc programs (tcx hooks, kernel 6.6+) move the common case — IPv4 and
+//! IPv6 frames of sessions without sequence numbers — between the
+//! pseudowire device and the underlay device inside the kernel, with the
+//! kernel's own segmentation for TSO frames. Everything else falls through
+//! to the userspace path unchanged (see [`progs`] for the exact rules), so
+//! the userspace data plane stays the reference and the fallback.
+//!
+//! The programs are generated here ([`asm`]), loaded once per data plane
+//! and attached with tcx links owned by this process: a crash detaches
+//! them. Counters live in a per-CPU map and are added to the userspace ones.
+
+pub mod asm;
+pub mod progs;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::sys::bpf as sys;
+use crate::wire::{Cookie, Encap, L2SpecType};
+
+use progs::{rx, stats, tx};
+
+/// Sessions the fast path can hold at once; more stay in userspace.
+pub const MAX_SESSIONS: u32 = 4096;
+
+/// What the fast path needs to know about one session.
+#[derive(Clone, Debug)]
+pub struct Params {
+    pub tap_ifindex: u32,
+    pub encap: Encap,
+    pub local: IpAddr,
+    pub remote: IpAddr,
+    pub udp_sport: u16,
+    pub udp_dport: u16,
+    pub session_id: u32,
+    pub peer_session_id: u32,
+    pub cookie: Cookie,
+    pub peer_cookie: Cookie,
+    pub l2spec: L2SpecType,
+    pub send_seq: bool,
+    pub recv_seq: bool,
+    /// Checksums on transmit: IPv4 `udp_csum`, or IPv6 `udp6_csum_tx`.
+    pub udp_csum_tx: bool,
+    /// IPv6 `udp6_csum_rx`: zero checksums are refused.
+    pub udp6_csum_rx: bool,
+}
+
+impl Params {
+    /// Transmit in the kernel: no sequence numbers to write and no UDP
+    /// checksum to compute (the kernel's tunnel segmentation leaves it zero).
+    pub fn tx_eligible(&self) -> bool {
+        !self.send_seq && (self.encap == Encap::Ip || !self.udp_csum_tx)
+    }
+
+    /// Receive in the kernel: sequence numbers are not required.
+    pub fn rx_eligible(&self) -> bool {
+        !self.recv_seq
+    }
+}
+
+/// Turns the transmit half off from the receive thread when the peer starts
+/// numbering its packets (the session then numbers its own, in userspace).
+#[derive(Debug)]
+pub struct TxHandle {
+    map: Arc<OwnedFd>,
+    key: [u8; 4],
+    active: AtomicBool,
+}
+
+impl TxHandle {
+    /// Whether transmitted frames still go through the kernel.
+    pub fn active(&self) -> bool {
+        self.active.load(Relaxed)
+    }
+
+    /// Hands transmission back to userspace.
+    pub fn revoke(&self) {
+        if self.active.swap(false, Relaxed) {
+            let _ = sys::map_delete(&self.map, &self.key);
+            tracing::debug!("tc-bpf transmit handed back to userspace (peer numbers packets)");
+        }
+    }
+}
+
+/// One session's place in the fast path; given back with [`TcBpf::detach`].
+#[derive(Debug)]
+pub struct Attached {
+    slot: u32,
+    tap_ifindex: u32,
+    out_ifindex: u32,
+    rx_key: Option<[u8; 4]>,
+    pub tx: Option<Arc<TxHandle>>,
+    _egress: Option<OwnedFd>,
+}
+
+/// Packets and bytes the programs moved for one session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Moved {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+}
+
+/// The loaded programs and maps of one data plane.
+pub struct TcBpf {
+    tx_map: Arc<OwnedFd>,
+    rx_map: OwnedFd,
+    stats: OwnedFd,
+    egress: OwnedFd,
+    ingress: OwnedFd,
+    /// Underlay devices with the ingress program: link and user count.
+    underlays: HashMap<u32, (OwnedFd, usize)>,
+    free_slots: Vec<u32>,
+    cpus: usize,
+}
+
+impl TcBpf {
+    /// Creates the maps and loads both programs (the kernel verifies them
+    /// here). Fails without `CAP_BPF`/`CAP_NET_ADMIN` or on kernels without
+    /// tcx (before 6.6) — the caller then stays in userspace.
+    pub fn new() -> io::Result<Self> {
+        let tx_map = sys::map_create(sys::MAP_HASH, 4, tx::SIZE as u32, MAX_SESSIONS, "l2tp_tx")?;
+        let rx_map = sys::map_create(sys::MAP_HASH, 4, rx::SIZE as u32, MAX_SESSIONS, "l2tp_rx")?;
+        let stats = sys::map_create(
+            sys::MAP_PERCPU_ARRAY,
+            4,
+            stats::SIZE as u32,
+            MAX_SESSIONS,
+            "l2tp_stats",
+        )?;
+        let egress = load(
+            &progs::egress(tx_map.as_raw_fd(), stats.as_raw_fd()),
+            "l2tp_egress",
+        )?;
+        let ingress = load(
+            &progs::ingress(rx_map.as_raw_fd(), stats.as_raw_fd()),
+            "l2tp_ingress",
+        )?;
+        Ok(Self {
+            tx_map: Arc::new(tx_map),
+            rx_map,
+            stats,
+            egress,
+            ingress,
+            underlays: HashMap::new(),
+            free_slots: (0..MAX_SESSIONS).rev().collect(),
+            cpus: sys::possible_cpus(),
+        })
+    }
+
+    /// Puts a session on the fast path: what it can of transmit and
+    /// receive. `Ok(None)` when neither half applies or no slot is free.
+    /// On error nothing is left attached.
+    pub fn attach(&mut self, p: &Params) -> io::Result<Option<Attached>> {
+        let (do_tx, do_rx) = (p.tx_eligible(), p.rx_eligible());
+        if !do_tx && !do_rx {
+            return Ok(None);
+        }
+        let Some(slot) = self.free_slots.pop() else {
+            return Ok(None);
+        };
+        let mut a = Attached {
+            slot,
+            tap_ifindex: p.tap_ifindex,
+            out_ifindex: 0,
+            rx_key: None,
+            tx: None,
+            _egress: None,
+        };
+        match self.attach_inner(p, &mut a, do_tx, do_rx) {
+            Ok(()) => Ok(Some(a)),
+            Err(e) => {
+                self.detach(a);
+                Err(e)
+            }
+        }
+    }
+
+    fn attach_inner(
+        &mut self,
+        p: &Params,
+        a: &mut Attached,
+        do_tx: bool,
+        do_rx: bool,
+    ) -> io::Result<()> {
+        let zero = vec![0u8; stats::SIZE.next_multiple_of(8) * self.cpus];
+        sys::map_update(&self.stats, &a.slot.to_ne_bytes(), &zero)?;
+        let out = sys::route_oif(p.remote)?;
+        a.out_ifindex = out;
+        if do_rx {
+            match self.underlays.get_mut(&out) {
+                Some((_, users)) => *users += 1,
+                None => {
+                    let link = sys::tcx_attach(&self.ingress, out, sys::TCX_INGRESS)?;
+                    self.underlays.insert(out, (link, 1));
+                }
+            }
+            let key = p.session_id.to_be_bytes();
+            sys::map_update(&self.rx_map, &key, &rx_value(p, a.slot))?;
+            a.rx_key = Some(key);
+        }
+        if do_tx {
+            let key = p.tap_ifindex.to_ne_bytes();
+            sys::map_update(&self.tx_map, &key, &tx_value(p, a.slot, out))?;
+            a.tx = Some(Arc::new(TxHandle {
+                map: Arc::clone(&self.tx_map),
+                key,
+                active: AtomicBool::new(true),
+            }));
+            a._egress = Some(sys::tcx_attach(&self.egress, p.tap_ifindex, sys::TCX_EGRESS)?);
+        }
+        tracing::debug!(
+            session_id = p.session_id,
+            tx = do_tx,
+            rx = do_rx,
+            underlay_ifindex = out,
+            "session on the tc-bpf fast path"
+        );
+        Ok(())
+    }
+
+    /// Takes a session off the fast path; returns what it moved.
+    pub fn detach(&mut self, a: Attached) -> Moved {
+        let moved = self.moved(&a);
+        if let Some(tx) = &a.tx {
+            tx.revoke();
+        }
+        drop(a._egress);
+        if let Some(key) = a.rx_key {
+            let _ = sys::map_delete(&self.rx_map, &key);
+            if let Some((_, users)) = self.underlays.get_mut(&a.out_ifindex) {
+                *users -= 1;
+                if *users == 0 {
+                    self.underlays.remove(&a.out_ifindex);
+                }
+            }
+        }
+        let _ = a.tap_ifindex;
+        self.free_slots.push(a.slot);
+        moved
+    }
+
+    /// Totals over all CPUs.
+    pub fn moved(&self, a: &Attached) -> Moved {
+        let stride = stats::SIZE.next_multiple_of(8);
+        let mut buf = vec![0u8; stride * self.cpus];
+        if sys::map_lookup(&self.stats, &a.slot.to_ne_bytes(), &mut buf).is_err() {
+            return Moved::default();
+        }
+        let mut m = Moved::default();
+        for cpu in buf.chunks_exact(stride) {
+            let at = |o: usize| u64::from_ne_bytes(cpu[o..o + 8].try_into().unwrap_or_default());
+            m.tx_packets += at(stats::TX_PACKETS);
+            m.tx_bytes += at(stats::TX_BYTES);
+            m.rx_packets += at(stats::RX_PACKETS);
+            m.rx_bytes += at(stats::RX_BYTES);
+        }
+        m
+    }
+
+    /// Runs a program once on `frame` (tests).
+    #[cfg(test)]
+    fn test_run(&self, egress: bool, frame: &[u8], ifindex: u32) -> io::Result<(u32, Vec<u8>)> {
+        let mut ctx = vec![0u8; 192];
+        ctx[40..44].copy_from_slice(&ifindex.to_ne_bytes());
+        let prog = if egress { &self.egress } else { &self.ingress };
+        sys::prog_test_run(prog, frame, &ctx)
+    }
+}
+
+fn load(insns: &[asm::Insn], name: &str) -> io::Result<OwnedFd> {
+    let raw: Vec<u64> = insns
+        .iter()
+        .map(|i| {
+            u64::from_le_bytes([
+                i.code,
+                i.regs,
+                i.off.to_le_bytes()[0],
+                i.off.to_le_bytes()[1],
+                i.imm.to_le_bytes()[0],
+                i.imm.to_le_bytes()[1],
+                i.imm.to_le_bytes()[2],
+                i.imm.to_le_bytes()[3],
+            ])
+        })
+        .collect();
+    sys::prog_load(&raw, name)
+}
+
+fn addr_bytes(a: IpAddr) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    match a {
+        IpAddr::V4(v) => out[..4].copy_from_slice(&v.octets()),
+        IpAddr::V6(v) => out.copy_from_slice(&v.octets()),
+    }
+    out
+}
+
+fn l2spec_len(l: L2SpecType) -> u32 {
+    match l {
+        L2SpecType::None => 0,
+        L2SpecType::Default => 4,
+    }
+}
+
+fn put32(v: &mut [u8], at: usize, x: u32) {
+    v[at..at + 4].copy_from_slice(&x.to_ne_bytes());
+}
+
+/// The receive map value (layout in [`progs::rx`]).
+fn rx_value(p: &Params, slot: u32) -> Vec<u8> {
+    let mut v = vec![0u8; rx::SIZE];
+    put32(&mut v, rx::TAP_IFINDEX, p.tap_ifindex);
+    put32(&mut v, rx::SLOT, slot);
+    put32(&mut v, rx::IP_HLEN, if p.local.is_ipv6() { 40 } else { 20 });
+    put32(
+        &mut v,
+        rx::L4_LEN,
+        if p.encap == Encap::Udp { 16 } else { 4 },
+    );
+    let cookie = p.peer_cookie.as_bytes();
+    put32(&mut v, rx::COOKIE_LEN, cookie.len() as u32);
+    put32(&mut v, rx::L2SPEC_LEN, l2spec_len(p.l2spec));
+    put32(
+        &mut v,
+        rx::FLAGS,
+        if p.udp6_csum_rx { 0 } else { rx::ZERO_CSUM_OK },
+    );
+    v[rx::LOCAL_PORT..rx::LOCAL_PORT + 2].copy_from_slice(&p.udp_sport.to_be_bytes());
+    v[rx::REMOTE_PORT..rx::REMOTE_PORT + 2].copy_from_slice(&p.udp_dport.to_be_bytes());
+    v[rx::COOKIE..rx::COOKIE + cookie.len()].copy_from_slice(cookie);
+    v[rx::LOCAL..rx::LOCAL + 16].copy_from_slice(&addr_bytes(p.local));
+    v[rx::REMOTE..rx::REMOTE + 16].copy_from_slice(&addr_bytes(p.remote));
+    v
+}
+
+/// The outer headers every transmitted frame gets, lengths (and the IPv4
+/// checksum) left zero for the program to fill in.
+pub fn header_template(p: &Params) -> Vec<u8> {
+    let mut h = Vec::with_capacity(tx::HDR_MAX);
+    let proto = if p.encap == Encap::Udp { 17 } else { 115 };
+    match (p.local, p.remote) {
+        (IpAddr::V4(l), IpAddr::V4(r)) => {
+            // version/IHL, DSCP, length, ID, DF, TTL 64, protocol, checksum
+            h.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0]);
+            h.extend_from_slice(&l.octets());
+            h.extend_from_slice(&r.octets());
+        }
+        (l, r) => {
+            h.extend_from_slice(&[0x60, 0, 0, 0, 0, 0, proto, 64]);
+            h.extend_from_slice(&addr_bytes(l));
+            h.extend_from_slice(&addr_bytes(r));
+        }
+    }
+    if p.encap == Encap::Udp {
+        h.extend_from_slice(&p.udp_sport.to_be_bytes());
+        h.extend_from_slice(&p.udp_dport.to_be_bytes());
+        h.extend_from_slice(&[0, 0, 0, 0]);
+        // L2TPv3 over UDP: T=0, version 3, reserved.
+        h.extend_from_slice(&[0x00, 0x03, 0, 0]);
+    }
+    h.extend_from_slice(&p.peer_session_id.to_be_bytes());
+    h.extend_from_slice(p.cookie.as_bytes());
+    if p.l2spec == L2SpecType::Default {
+        h.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    h
+}
+
+/// One's complement sum of the header's 16-bit words (IPv4 checksum seed).
+fn ones_sum(h: &[u8]) -> u32 {
+    let mut s: u32 = h
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s
+}
+
+/// The transmit map value (layout in [`progs::tx`]).
+fn tx_value(p: &Params, slot: u32, out_ifindex: u32) -> Vec<u8> {
+    let hdr = header_template(p);
+    let v6 = p.local.is_ipv6();
+    let udp = p.encap == Encap::Udp;
+    let mut flags = progs::ADJ_FIXED_GSO | progs::ADJ_ENCAP_L2_ETH;
+    flags |= if v6 {
+        progs::ADJ_ENCAP_L3_IPV6
+    } else {
+        progs::ADJ_ENCAP_L3_IPV4
+    };
+    let ip_hlen = if v6 { 40 } else { 20 };
+    let mut tunnel = hdr.len() - ip_hlen; // L2TP (+ UDP) header
+    if udp {
+        flags |= progs::ADJ_ENCAP_L4_UDP;
+        tunnel -= 8;
+    }
+    flags |= progs::adj_encap_l2(tunnel as u32 + 14);
+    let mut variant = 0;
+    if v6 {
+        variant |= tx::V6;
+    }
+    if udp {
+        variant |= tx::UDP;
+    } else {
+        variant |= tx::NO_GSO;
+    }
+    let mut v = vec![0u8; tx::SIZE];
+    put32(&mut v, tx::HDR_LEN, hdr.len() as u32);
+    put32(&mut v, tx::ROOM, hdr.len() as u32 + 14);
+    v[tx::FLAGS..tx::FLAGS + 8].copy_from_slice(&flags.to_ne_bytes());
+    put32(&mut v, tx::OUT_IFINDEX, out_ifindex);
+    put32(&mut v, tx::SLOT, slot);
+    put32(&mut v, tx::VARIANT, variant);
+    put32(&mut v, tx::CSUM_SEED, if v6 { 0 } else { ones_sum(&hdr[..20]) });
+    v[tx::HDR..tx::HDR + hdr.len()].copy_from_slice(&hdr);
+    v
+}
+
+#[cfg(test)]
+mod tests;
