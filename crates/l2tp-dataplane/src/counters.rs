@@ -89,6 +89,12 @@ impl AtomicCounters {
         }
     }
 
+    /// Adds what the in-kernel fast path delivered for a session.
+    pub fn add_rx(&self, packets: u64, bytes: u64) {
+        self.rx_packets.fetch_add(packets, Relaxed);
+        self.rx_bytes.fetch_add(bytes, Relaxed);
+    }
+
     /// A consistent-enough copy for reporting.
     pub fn snapshot(&self) -> Counters {
         Counters {

@@ -17,6 +17,7 @@ use crate::offload::FastpathOptions;
 use crate::pseudowire::{NullPseudowire, Pseudowire, TapDevice, TapOptions};
 use crate::reaper::{wait_gone, Reaper};
 use crate::sys::{fast, EventFd, SockAddr};
+use crate::tcbpf::{self, TcBpf};
 use crate::txpool::{TxPool, TxSession};
 use crate::worker::{self, PortShared, PortStats, SessionShared};
 use crate::{
@@ -103,6 +104,15 @@ struct Session {
     shared: Arc<SessionShared>,
     /// Registration with the transmit workers (sessions with a device).
     tx: Option<Arc<TxSession>>,
+    /// Its place on the in-kernel fast path, if it has one.
+    accel: Option<tcbpf::Attached>,
+}
+
+/// The tc-BPF fast path is loaded with the first session that can use it.
+enum FastPath {
+    Untried,
+    Ready(TcBpf),
+    Unavailable,
 }
 
 /// The userspace data plane: TAP devices and UDP / raw IP sockets served by
@@ -119,6 +129,7 @@ pub struct UserspaceDataplane {
     pool: Option<TxPool>,
     /// Removes devices in the background, in batches.
     reaper: Reaper,
+    fast_path: FastPath,
 }
 
 impl UserspaceDataplane {
@@ -139,6 +150,7 @@ impl UserspaceDataplane {
             opts,
             pool: None,
             reaper: Reaper::new(),
+            fast_path: FastPath::Untried,
         }
     }
 
@@ -430,6 +442,12 @@ impl UserspaceDataplane {
                     .remove(&session_id);
             }
         }
+        if let (Some(a), FastPath::Ready(bpf)) = (s.accel.take(), &mut self.fast_path) {
+            // Detached before the device goes; the tunnel keeps the totals.
+            let m = bpf.detach(a);
+            s.shared.tunnel_counters.add_tx(m.tx_packets, m.tx_bytes, 0);
+            s.shared.tunnel_counters.add_rx(m.rx_packets, m.rx_bytes);
+        }
         if let (Some(tx), Some(pool)) = (s.tx.take(), self.pool.as_ref()) {
             pool.remove(u64::from(session_id), &tx);
         }
@@ -443,6 +461,62 @@ impl UserspaceDataplane {
         // reaper, which removes the device in the background.
         (s.shared.pw.queues() > 0)
             .then(|| (s.shared.pw.ifindex(), s.shared.pw.ifname().to_string()))
+    }
+
+    /// Puts a session on the tc-BPF fast path when it can go there; any
+    /// failure leaves it (whole) on the userspace path.
+    fn accelerate(&mut self, p: &tcbpf::Params) -> Option<tcbpf::Attached> {
+        if !self.opts.tc_bpf || !(p.tx_eligible() || p.rx_eligible()) {
+            return None;
+        }
+        if let FastPath::Untried = self.fast_path {
+            self.fast_path = match TcBpf::new() {
+                Ok(b) => {
+                    tracing::info!("tc-bpf fast path loaded");
+                    FastPath::Ready(b)
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "tc-bpf fast path unavailable, all traffic stays in userspace: {e}"
+                    );
+                    FastPath::Unavailable
+                }
+            };
+        }
+        let FastPath::Ready(bpf) = &mut self.fast_path else {
+            return None;
+        };
+        match bpf.attach(p) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(
+                    session_id = p.session_id,
+                    "session stays on the userspace path: tc-bpf attach failed: {e}"
+                );
+                None
+            }
+        }
+    }
+
+    /// What the fast path moved for a session (zero if it has no place there).
+    fn moved(&self, s: &Session) -> tcbpf::Moved {
+        match (&self.fast_path, &s.accel) {
+            (FastPath::Ready(b), Some(a)) => b.moved(a),
+            _ => tcbpf::Moved::default(),
+        }
+    }
+
+    /// Whether the session's frames move inside the kernel: `(transmit,
+    /// receive)`.
+    pub fn fast_path_of(&self, session_id: u32) -> (bool, bool) {
+        match self
+            .sessions
+            .get(&session_id)
+            .and_then(|s| s.accel.as_ref())
+        {
+            Some(a) => (a.tx.as_ref().is_some_and(|t| t.active()), a.rx()),
+            None => (false, false),
+        }
     }
 
     /// Returns once `devices` have left the namespace (about a millisecond:
@@ -459,6 +533,13 @@ impl UserspaceDataplane {
             );
         }
     }
+}
+
+fn add_moved(c: &mut Counters, m: tcbpf::Moved) {
+    c.tx_packets += m.tx_packets;
+    c.tx_bytes += m.tx_bytes;
+    c.rx_packets += m.rx_packets;
+    c.rx_bytes += m.rx_bytes;
 }
 
 /// How long deleting a session waits for its device to leave the list.
@@ -658,6 +739,7 @@ impl Dataplane for UserspaceDataplane {
             counters: AtomicCounters::default(),
             tunnel_counters: Arc::clone(&tunnel.counters),
             tx: OnceLock::new(),
+            accel_tx: OnceLock::new(),
         });
         let port = self
             .ports
@@ -712,7 +794,38 @@ impl Dataplane for UserspaceDataplane {
             mtu = info.mtu,
             "session added"
         );
-        self.sessions.insert(cfg.session_id, Session { shared, tx });
+        let accel = if cfg.pw_type == PseudowireType::Ethernet {
+            let tcfg = &self.tunnels[&cfg.tunnel_id].cfg;
+            let params = tcbpf::Params {
+                tap_ifindex: info.ifindex,
+                encap,
+                local: tcfg.local,
+                remote: tcfg.remote,
+                udp_sport: tcfg.udp_sport,
+                udp_dport: tcfg.udp_dport,
+                session_id: cfg.session_id,
+                peer_session_id: cfg.peer_session_id,
+                cookie: cfg.cookie,
+                peer_cookie: cfg.peer_cookie,
+                l2spec: cfg.l2spec,
+                send_seq: cfg.seq.send,
+                recv_seq: cfg.seq.recv,
+                udp_csum_tx: if tcfg.local.is_ipv6() {
+                    tcfg.udp6_csum_tx
+                } else {
+                    tcfg.udp_csum
+                },
+                udp6_csum_rx: tcfg.udp6_csum_rx,
+            };
+            self.accelerate(&params)
+        } else {
+            None
+        };
+        if let Some(h) = accel.as_ref().and_then(|a| a.tx.clone()) {
+            let _ = shared.accel_tx.set(h);
+        }
+        self.sessions
+            .insert(cfg.session_id, Session { shared, tx, accel });
         Ok(info)
     }
 
@@ -734,10 +847,15 @@ impl Dataplane for UserspaceDataplane {
     }
 
     fn tunnel_counters(&self, tunnel_id: u32) -> Result<Counters, DataplaneError> {
-        self.tunnels
+        let t = self
+            .tunnels
             .get(&tunnel_id)
-            .map(|t| t.counters.snapshot())
-            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))
+            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
+        let mut c = t.counters.snapshot();
+        for s in t.sessions.iter().filter_map(|id| self.sessions.get(id)) {
+            add_moved(&mut c, self.moved(s));
+        }
+        Ok(c)
     }
 
     fn session_counters(
@@ -749,7 +867,11 @@ impl Dataplane for UserspaceDataplane {
             return Err(DataplaneError::NoSuchTunnel(tunnel_id));
         }
         match self.sessions.get(&session_id) {
-            Some(s) if s.shared.tunnel_id == tunnel_id => Ok(s.shared.counters.snapshot()),
+            Some(s) if s.shared.tunnel_id == tunnel_id => {
+                let mut c = s.shared.counters.snapshot();
+                add_moved(&mut c, self.moved(s));
+                Ok(c)
+            }
             _ => Err(DataplaneError::NoSuchSession {
                 tunnel_id,
                 session_id,

@@ -58,6 +58,9 @@ pub struct SessionShared {
     /// Transmit state (sessions with a device), so the receive thread can
     /// send what its writes to the device made the host answer.
     pub tx: OnceLock<Weak<TxSession>>,
+    /// The in-kernel transmit half, handed back to userspace when the peer
+    /// starts numbering its packets (only userspace writes numbers).
+    pub accel_tx: OnceLock<Arc<crate::tcbpf::TxHandle>>,
 }
 
 impl SessionShared {
@@ -275,6 +278,11 @@ fn handle_datagram(
         &mut rec,
         &mut |frame: &[u8]| path.deliver(sid, session, frame, batch, &mut sink),
     );
+    if let Some(h) = session.accel_tx.get() {
+        if h.active() && session.send_seq.load(Relaxed) {
+            h.revoke();
+        }
+    }
     if rx.queued() > 0 && !pending.contains(&sid) {
         pending.push(sid);
     }

@@ -57,6 +57,11 @@ pub struct FastpathOptions {
     /// milliseconds). Off by default, so a deleted device is gone when the
     /// call returns.
     pub async_removal: bool,
+    /// `L2TP_DP_TCBPF`: sessions without sequence numbers move their IPv4
+    /// and IPv6 frames inside the kernel with two tc-BPF programs (see
+    /// `tcbpf`); everything else, and every host where the programs cannot
+    /// load, stays on the userspace path.
+    pub tc_bpf: bool,
 }
 
 impl Default for FastpathOptions {
@@ -70,6 +75,7 @@ impl Default for FastpathOptions {
             queues: 0,
             inline_tx: true,
             async_removal: false,
+            tc_bpf: true,
         }
     }
 }
@@ -103,12 +109,13 @@ impl FastpathOptions {
             queues: 1,
             inline_tx: false,
             async_removal: false,
+            tc_bpf: false,
         }
     }
 
     /// The defaults overridden by `L2TP_DP_OFFLOAD`, `L2TP_DP_GSO`,
     /// `L2TP_DP_GRO`, `L2TP_DP_COALESCE`, `L2TP_DP_VERIFY`,
-    /// `L2TP_DP_INLINE_TX`, `L2TP_DP_ASYNC_REMOVAL` (0/1) and
+    /// `L2TP_DP_INLINE_TX`, `L2TP_DP_ASYNC_REMOVAL`, `L2TP_DP_TCBPF` (0/1) and
     /// `L2TP_DP_QUEUES` (a count).
     pub fn from_env() -> Self {
         let d = Self::default();
@@ -128,6 +135,7 @@ impl FastpathOptions {
             queues,
             inline_tx: env_flag("L2TP_DP_INLINE_TX", d.inline_tx),
             async_removal: env_flag("L2TP_DP_ASYNC_REMOVAL", d.async_removal),
+            tc_bpf: env_flag("L2TP_DP_TCBPF", d.tc_bpf),
         }
     }
 

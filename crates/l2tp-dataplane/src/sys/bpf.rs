@@ -14,6 +14,7 @@ const BPF_MAP_LOOKUP_ELEM: libc::c_int = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_int = 3;
 const BPF_PROG_LOAD: libc::c_int = 5;
+#[cfg(test)]
 const BPF_PROG_TEST_RUN: libc::c_int = 10;
 const BPF_LINK_CREATE: libc::c_int = 28;
 
@@ -169,8 +170,9 @@ pub fn prog_load(insns: &[u64], name: &str) -> io::Result<OwnedFd> {
     copy_name(&mut attr.prog_name, name);
     match bpf(BPF_PROG_LOAD, &mut attr) {
         Ok(fd) => Ok(fd_from(fd)),
-        Err(first) if first.raw_os_error() == Some(libc::EACCES)
-            || first.raw_os_error() == Some(libc::EINVAL) =>
+        Err(first)
+            if first.raw_os_error() == Some(libc::EACCES)
+                || first.raw_os_error() == Some(libc::EINVAL) =>
         {
             // Load again with the log on, to say why.
             let mut log = vec![0u8; 1 << 20];
@@ -227,6 +229,7 @@ pub fn tcx_attach(prog: &OwnedFd, ifindex: u32, attach_type: u32) -> io::Result<
     bpf(BPF_LINK_CREATE, &mut attr).map(fd_from)
 }
 
+#[cfg(test)]
 #[repr(C)]
 #[derive(Default)]
 struct TestRun {
@@ -248,6 +251,7 @@ struct TestRun {
     _pad: u32,
 }
 
+#[cfg(test)]
 /// Runs `prog` once on a copy of `packet` (an Ethernet frame) in the
 /// kernel; returns the program's verdict and the packet as it left.
 /// `ctx` is a `struct __sk_buff` prefix (the kernel takes `ifindex`,
@@ -262,7 +266,11 @@ pub fn prog_test_run(prog: &OwnedFd, packet: &[u8], ctx: &[u8]) -> io::Result<(u
         data_out: out.as_mut_ptr() as u64,
         repeat: 1,
         ctx_size_in: ctx.len() as u32,
-        ctx_in: if ctx.is_empty() { 0 } else { ctx.as_ptr() as u64 },
+        ctx_in: if ctx.is_empty() {
+            0
+        } else {
+            ctx.as_ptr() as u64
+        },
         ..Default::default()
     };
     bpf(BPF_PROG_TEST_RUN, &mut attr)?;
@@ -317,7 +325,7 @@ pub fn route_oif(dst: IpAddr) -> io::Result<u32> {
     req.extend_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
     req.extend_from_slice(&1u32.to_ne_bytes()); // seq
     req.extend_from_slice(&0u32.to_ne_bytes()); // pid
-    // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
+                                                // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
     req.extend_from_slice(&[family, (addr.len() * 8) as u8, 0, 0, 0, 0, 0, 0]);
     req.extend_from_slice(&0u32.to_ne_bytes());
     req.extend_from_slice(&((4 + addr.len()) as u16).to_ne_bytes());

@@ -152,17 +152,35 @@ impl Asm {
 
     /// `dst = *(size *)(src + off)`.
     pub fn ldx(&mut self, size: Size, dst: Reg, src: Reg, off: i16) -> &mut Self {
-        self.push(Insn::new(CLASS_LDX | MODE_MEM | size as u8, dst, src, off, 0))
+        self.push(Insn::new(
+            CLASS_LDX | MODE_MEM | size as u8,
+            dst,
+            src,
+            off,
+            0,
+        ))
     }
 
     /// `*(size *)(dst + off) = src`.
     pub fn stx(&mut self, size: Size, dst: Reg, off: i16, src: Reg) -> &mut Self {
-        self.push(Insn::new(CLASS_STX | MODE_MEM | size as u8, dst, src, off, 0))
+        self.push(Insn::new(
+            CLASS_STX | MODE_MEM | size as u8,
+            dst,
+            src,
+            off,
+            0,
+        ))
     }
 
     /// `*(size *)(dst + off) = imm`.
     pub fn st(&mut self, size: Size, dst: Reg, off: i16, imm: i32) -> &mut Self {
-        self.push(Insn::new(CLASS_ST | MODE_MEM | size as u8, dst, Reg(0), off, imm))
+        self.push(Insn::new(
+            CLASS_ST | MODE_MEM | size as u8,
+            dst,
+            Reg(0),
+            off,
+            imm,
+        ))
     }
 
     /// Loads a map's file descriptor for a helper call (two instructions).

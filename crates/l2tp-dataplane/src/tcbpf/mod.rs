@@ -98,6 +98,13 @@ pub struct Attached {
     _egress: Option<OwnedFd>,
 }
 
+impl Attached {
+    /// Whether received packets are decapsulated in the kernel.
+    pub fn rx(&self) -> bool {
+        self.rx_key.is_some()
+    }
+}
+
 /// Packets and bytes the programs moved for one session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Moved {
@@ -213,7 +220,11 @@ impl TcBpf {
                 key,
                 active: AtomicBool::new(true),
             }));
-            a._egress = Some(sys::tcx_attach(&self.egress, p.tap_ifindex, sys::TCX_EGRESS)?);
+            a._egress = Some(sys::tcx_attach(
+                &self.egress,
+                p.tap_ifindex,
+                sys::TCX_EGRESS,
+            )?);
         }
         tracing::debug!(
             session_id = p.session_id,
@@ -396,13 +407,13 @@ fn tx_value(p: &Params, slot: u32, out_ifindex: u32) -> Vec<u8> {
     } else {
         progs::ADJ_ENCAP_L3_IPV4
     };
-    let ip_hlen = if v6 { 40 } else { 20 };
-    let mut tunnel = hdr.len() - ip_hlen; // L2TP (+ UDP) header
     if udp {
         flags |= progs::ADJ_ENCAP_L4_UDP;
-        tunnel -= 8;
     }
-    flags |= progs::adj_encap_l2(tunnel as u32 + 14);
+    // The inner "L2" is only the Ethernet header: segmentation copies
+    // everything between the outer UDP header and the inner MAC header (UDP
+    // and L2TP) into each segment, then reads the inner EtherType there.
+    flags |= progs::adj_encap_l2(14);
     let mut variant = 0;
     if v6 {
         variant |= tx::V6;
@@ -419,7 +430,11 @@ fn tx_value(p: &Params, slot: u32, out_ifindex: u32) -> Vec<u8> {
     put32(&mut v, tx::OUT_IFINDEX, out_ifindex);
     put32(&mut v, tx::SLOT, slot);
     put32(&mut v, tx::VARIANT, variant);
-    put32(&mut v, tx::CSUM_SEED, if v6 { 0 } else { ones_sum(&hdr[..20]) });
+    put32(
+        &mut v,
+        tx::CSUM_SEED,
+        if v6 { 0 } else { ones_sum(&hdr[..20]) },
+    );
     v[tx::HDR..tx::HDR + hdr.len()].copy_from_slice(&hdr);
     v
 }

@@ -39,8 +39,8 @@ pub const ADJ_ENCAP_L3_IPV4: u64 = 2;
 pub const ADJ_ENCAP_L3_IPV6: u64 = 4;
 pub const ADJ_ENCAP_L4_UDP: u64 = 16;
 pub const ADJ_ENCAP_L2_ETH: u64 = 64;
-/// `BPF_F_ADJ_ROOM_ENCAP_L2(len)`: bytes between the outer L4 (or L3) header
-/// and the inner network header.
+/// `BPF_F_ADJ_ROOM_ENCAP_L2(len)`: the inner MAC header's length, counted back
+/// from the inner network header.
 pub fn adj_encap_l2(len: u32) -> u64 {
     (u64::from(len) & 0xff) << 56
 }
@@ -320,18 +320,24 @@ pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
     a.ja(next);
 
     // IPv4 without options or fragmentation; the frame holds exactly the
-    // datagram (no Ethernet padding to carry into the pseudowire).
+    // datagram (no Ethernet padding to carry into the pseudowire). A GSO
+    // packet (from a local sender over veth) has lengths fixed up only when
+    // it is segmented, so its length is not checked.
     a.bind(v4);
     load(&mut a, None, ETH_HLEN, I_IP, 20, next);
     a.ldx(Size::B, R2, FP, I_IP);
     a.jmp(Cond::Ne, R2, 0x45, next);
     a.ldx(Size::H, R2, FP, I_IP + 6);
     a.jmp(Cond::Set, R2, 0xff3f, next);
+    let len4_ok = a.label();
+    a.ldx(Size::W, R3, R6, SKB_GSO_SIZE);
+    a.jmp(Cond::Ne, R3, 0, len4_ok);
     a.ldx(Size::H, R2, FP, I_IP + 2);
     a.be(R2, 16);
     a.alu(Alu::Add, R2, ETH_HLEN);
     a.ldx(Size::W, R3, R6, SKB_LEN);
     a.jmpr(Cond::Ne, R2, R3, next);
+    a.bind(len4_ok);
     a.ldx(Size::B, R8, FP, I_IP + 9);
     a.mov(R9, 20);
     a.ja(l4);
@@ -341,11 +347,15 @@ pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
     a.ldx(Size::B, R2, FP, I_IP);
     a.alu(Alu::And, R2, 0xf0);
     a.jmp(Cond::Ne, R2, 0x60, next);
+    let len6_ok = a.label();
+    a.ldx(Size::W, R3, R6, SKB_GSO_SIZE);
+    a.jmp(Cond::Ne, R3, 0, len6_ok);
     a.ldx(Size::H, R2, FP, I_IP + 4);
     a.be(R2, 16);
     a.alu(Alu::Add, R2, ETH_HLEN + 40);
     a.ldx(Size::W, R3, R6, SKB_LEN);
     a.jmpr(Cond::Ne, R2, R3, next);
+    a.bind(len6_ok);
     a.ldx(Size::B, R8, FP, I_IP + 6);
     a.mov(R9, 40);
 

@@ -24,7 +24,10 @@ fn fast_path() -> Option<TcBpf> {
 
 fn params(encap: Encap, v6: bool, cookie: &[u8], l2spec: L2SpecType) -> Params {
     let (local, remote): (IpAddr, IpAddr) = if v6 {
-        ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap())
+        (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        )
     } else {
         ("198.18.0.1".parse().unwrap(), "198.18.0.2".parse().unwrap())
     };
@@ -51,11 +54,33 @@ fn params(encap: Encap, v6: bool, cookie: &[u8], l2spec: L2SpecType) -> Params {
 fn inner_frame(len: usize) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0, 0xaa, 0x08, 0x00];
     let total = 20 + 8 + len;
-    f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
     f.extend_from_slice(&[198, 19, 0, 1, 198, 19, 0, 2]);
     let c = !ones_sum(&f[14..34]) as u16;
     f[24..26].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&[0x30, 0x39, 0x30, 0x3a, ((8 + len) >> 8) as u8, (8 + len) as u8, 0, 0]);
+    f.extend_from_slice(&[
+        0x30,
+        0x39,
+        0x30,
+        0x3a,
+        ((8 + len) >> 8) as u8,
+        (8 + len) as u8,
+        0,
+        0,
+    ]);
     f.extend((0..len).map(|i| i as u8));
     f
 }
@@ -92,7 +117,11 @@ fn wire_packet(p: &Params, frame: &[u8], peer_cookie: &[u8], seq: bool) -> Vec<u
             hdr[24..26].copy_from_slice(&((ip_len - 20) as u16).to_be_bytes());
         }
     }
-    let ethertype: [u8; 2] = if p.local.is_ipv6() { [0x86, 0xdd] } else { [0x08, 0x00] };
+    let ethertype: [u8; 2] = if p.local.is_ipv6() {
+        [0x86, 0xdd]
+    } else {
+        [0x08, 0x00]
+    };
     let mut pkt = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
     pkt.extend_from_slice(&ethertype);
     pkt.extend_from_slice(&hdr);
@@ -125,8 +154,18 @@ fn slot_moved(bpf: &TcBpf, slot: u32) -> Moved {
 const VARIANTS: [(Encap, bool, &[u8], L2SpecType); 6] = [
     (Encap::Udp, false, &[], L2SpecType::None),
     (Encap::Udp, false, &[1, 2, 3, 4], L2SpecType::Default),
-    (Encap::Udp, true, &[1, 2, 3, 4, 5, 6, 7, 8], L2SpecType::Default),
-    (Encap::Ip, false, &[9, 8, 7, 6, 5, 4, 3, 2], L2SpecType::None),
+    (
+        Encap::Udp,
+        true,
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+        L2SpecType::Default,
+    ),
+    (
+        Encap::Ip,
+        false,
+        &[9, 8, 7, 6, 5, 4, 3, 2],
+        L2SpecType::None,
+    ),
     (Encap::Ip, true, &[], L2SpecType::Default),
     (Encap::Ip, true, &[1, 2, 3, 4], L2SpecType::None),
 ];
@@ -222,11 +261,20 @@ fn ingress_passes_what_userspace_must_judge() {
         assert_eq!(ret, TCX_NEXT, "{why}");
         assert_eq!(out, pkt, "{why}: untouched");
     };
-    next(&wire_packet(&p, &frame, &[1, 2, 3, 5], false), "wrong cookie");
-    next(&wire_packet(&p, &frame, &[1, 2, 3, 4], true), "sequence number");
+    next(
+        &wire_packet(&p, &frame, &[1, 2, 3, 5], false),
+        "wrong cookie",
+    );
+    next(
+        &wire_packet(&p, &frame, &[1, 2, 3, 4], true),
+        "sequence number",
+    );
     let mut other = p.clone();
     other.session_id = 99;
-    next(&wire_packet(&other, &frame, &[1, 2, 3, 4], false), "unknown session");
+    next(
+        &wire_packet(&other, &frame, &[1, 2, 3, 4], false),
+        "unknown session",
+    );
     let good = wire_packet(&p, &frame, &[1, 2, 3, 4], false);
     let mut ctl = good.clone();
     ctl[14 + 28] |= 0x80;
