@@ -132,5 +132,52 @@ class Options(unittest.TestCase):
             run.parse_args(["--runs", "0"])
 
 
+class L2tpPaths(unittest.TestCase):
+    def test_every_path_has_a_setup_and_l2tp_paths_do_not_collide(self):
+        self.assertEqual(list(run.SETUPS), run.ALL_PATHS)
+        self.assertEqual(run.ALL_PATHS[-4:], list(run.L2TP_PATHS))
+        specs = list(run.L2TP_PATHS.values())
+        for attr in ("id", "overlay", "ifname"):
+            values = [getattr(s, attr) for s in specs]
+            self.assertEqual(len(set(values)), len(values), attr)
+        # The two pairs share the underlay addresses: their UDP tunnels need their own ports.
+        ports = [s.udp_port for s in specs if s.encap == "udp"]
+        self.assertEqual(sorted(ports), [1701, 1702])
+        self.assertTrue(all(s.udp_port is None for s in specs if s.encap == "ip"))
+        self.assertEqual({s.daemons for s in specs}, set(run.L2TP_DAEMONS))
+        # Overlays stay inside the benchmarking range and away from vxlan (1) and openvpn (2).
+        self.assertTrue(all(3 <= s.overlay <= 255 for s in specs))
+        self.assertEqual(run.L2TP_PATHS["l2tp-ip-user"].ifname, "l2tpeth3")
+
+    def test_user_paths_run_with_the_fast_path_off(self):
+        for name, spec in run.L2TP_PATHS.items():
+            flag = run.L2TP_DAEMONS[spec.daemons]["L2TP_DP_TCBPF"]
+            self.assertEqual(flag, "0" if name.endswith("-user") else "1", name)
+            self.assertIn("L2TP_DP_TCBPF=0" if flag == "0" else "tc-bpf fast path",
+                          run.SETUPS[name][1])
+
+    def test_daemon_env_keeps_the_callers_environment(self):
+        base = {"PATH": "/usr/bin:/bin", "RUST_LOG": "debug", "L2TP_DP_TCBPF": "0"}
+        env = run.daemon_env(base, "1")
+        self.assertEqual(env["PATH"], "/usr/bin:/bin")
+        self.assertEqual(env["RUST_LOG"], "debug")
+        self.assertEqual(env["L2TP_DP_TCBPF"], "1")
+        self.assertEqual(base["L2TP_DP_TCBPF"], "0")  # the caller's copy is untouched
+        self.assertEqual(run.daemon_env({}, "0"), {"L2TP_DP_TCBPF": "0"})
+
+    def test_tcbpf_state_from_daemon_logs(self):
+        self.assertEqual(run.tcbpf_state(""), (None, None))
+        self.assertEqual(run.tcbpf_state("INFO l2tp_dataplane: tc-bpf fast path loaded\n"),
+                         ("loaded", None))
+        self.assertEqual(
+            run.tcbpf_state("WARN x: tc-bpf fast path unavailable, all traffic stays in "
+                            "userspace: Operation not permitted (os error 1)\n"),
+            ("unavailable", "Operation not permitted (os error 1)"))
+        self.assertEqual(
+            run.tcbpf_state("INFO tc-bpf fast path loaded\nWARN x: session_id=3 session stays "
+                            "on the userspace path: tc-bpf attach failed: map full\n"),
+            ("partial", "map full"))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -6,16 +6,20 @@
 //! 2001:db8::1/64, the guest's eth0 is .2/::2) and our `l2tpd`; the
 //! pseudowire devices are `pw0` (198.19.0.1) here and `l2tpeth0`
 //! (198.19.0.2) in the guest, with permanent neighbour entries so nothing
-//! but the transfer crosses. Two static pseudowires, one after the other:
-//! UDP over IPv4 with 8-byte cookies and `seq both`, and IP over IPv6 with
-//! 4-byte cookies.
+//! but the transfer crosses. Three static pseudowires, one after the other:
+//! UDP over IPv4 with 8-byte cookies and `seq both` (userspace path), IP
+//! over IPv6 with 4-byte cookies (TSO frames segmented in userspace, the
+//! rest on the tc-bpf fast path), and UDP over IPv4 with 4-byte cookies and
+//! no sequencing (wholly on the fast path: the host kernel segments our
+//! 64 KiB frames as UDP tunnel packets, L2TP header copied into each).
 //!
 //! For each, with the data plane's default switches (offloads on): 32 MiB
 //! of xorshift output over TCP from our namespace into the guest
 //! (`nc -l | sha256sum` there), then 32 MiB of /dev/urandom from the guest's
 //! tmpfs (`nc < file`) to a receiver in our namespace; the SHA-256 of what
 //! arrived must be that of what was sent. Then our->kernel again with the
-//! `L2TP_DP_*` switches all set on (two queues) and all set off, checked to
+//! `L2TP_DP_*` switches all set on (two queues) and all set off (which
+//! includes the fast path: `L2TP_DP_TCBPF=0`), checked to
 //! have reached the data plane (our TAP's `tun_flags` and queue count).
 //! Each run gets a fresh daemon and fresh sessions on both ends (the
 //! kernel's expected sequence number must start over with ours).
@@ -68,7 +72,8 @@ const IFF_MULTI_QUEUE: u32 = 0x0100;
 
 /// Every switch of the data plane's fast path (crates/l2tp-dataplane,
 /// `FastpathOptions::from_env`).
-const DP_VARS: [&str; 7] = [
+const DP_VARS: [&str; 8] = [
+    "L2TP_DP_TCBPF",
     "L2TP_DP_OFFLOAD",
     "L2TP_DP_GSO",
     "L2TP_DP_GRO",
@@ -99,6 +104,7 @@ impl Offloads {
         match self {
             Offloads::Default => &[],
             Offloads::On => &[
+                ("L2TP_DP_TCBPF", "1"),
                 ("L2TP_DP_OFFLOAD", "1"),
                 ("L2TP_DP_GSO", "1"),
                 ("L2TP_DP_GRO", "1"),
@@ -108,6 +114,7 @@ impl Offloads {
                 ("L2TP_DP_QUEUES", "2"),
             ],
             Offloads::Off => &[
+                ("L2TP_DP_TCBPF", "0"),
                 ("L2TP_DP_OFFLOAD", "0"),
                 ("L2TP_DP_GSO", "0"),
                 ("L2TP_DP_GRO", "0"),
@@ -151,7 +158,11 @@ impl std::fmt::Display for Config {
     }
 }
 
-const CONFIGS: [Config; 2] = [
+/// The first runs on the userspace path (sequencing); the second's TSO
+/// frames go through userspace and the rest through the tc-bpf fast path
+/// (the kernel cannot segment IP protocol 115); the third runs wholly on
+/// the fast path (kernel-segmented UDP tunnel frames) unless it is off.
+const CONFIGS: [Config; 3] = [
     Config {
         encap: "udp",
         v6: false,
@@ -164,6 +175,13 @@ const CONFIGS: [Config; 2] = [
         v6: true,
         our_cookie: "c1c2c3c4",
         kernel_cookie: "d1d2d3d4",
+        seq: false,
+    },
+    Config {
+        encap: "udp",
+        v6: false,
+        our_cookie: "e1e2e3e4",
+        kernel_cookie: "f1f2f3f4",
         seq: false,
     },
 ];

@@ -52,6 +52,7 @@ const SKB_LEN: i16 = 0;
 const SKB_PROTOCOL: i16 = 16;
 const SKB_VLAN_PRESENT: i16 = 20;
 const SKB_IFINDEX: i16 = 40;
+const SKB_GSO_SEGS: i16 = 164;
 const SKB_GSO_SIZE: i16 = 176;
 
 /// `skb->protocol` as the program sees it (network order in a u32).
@@ -126,9 +127,17 @@ fn off(x: usize) -> i16 {
     x as i16
 }
 
-/// Adds `bytes` to the per-CPU counters of the slot in `*(u32 *)(cfg + slot_at)`;
-/// clobbers R0-R5.
-fn count(a: &mut Asm, stats_fd: i32, cfg: Reg, slot_at: usize, pkts_at: usize, bytes: Reg) {
+/// Adds `pkts` and `bytes` to the per-CPU counters of the slot in
+/// `*(u32 *)(cfg + slot_at)`; clobbers R0-R5.
+fn count(
+    a: &mut Asm,
+    stats_fd: i32,
+    cfg: Reg,
+    slot_at: usize,
+    pkts_at: usize,
+    pkts: Reg,
+    bytes: Reg,
+) {
     let done = a.label();
     a.ldx(Size::W, R2, cfg, off(slot_at));
     a.stx(Size::W, FP, -4, R2);
@@ -137,11 +146,76 @@ fn count(a: &mut Asm, stats_fd: i32, cfg: Reg, slot_at: usize, pkts_at: usize, b
     a.call(MAP_LOOKUP_ELEM);
     a.jmp(Cond::Eq, R0, 0, done);
     a.ldx(Size::DW, R2, R0, off(pkts_at));
-    a.alu(Alu::Add, R2, 1);
+    a.alur(Alu::Add, R2, pkts);
     a.stx(Size::DW, R0, off(pkts_at), R2);
     a.ldx(Size::DW, R2, R0, off(pkts_at + 8));
     a.alur(Alu::Add, R2, bytes);
     a.stx(Size::DW, R0, off(pkts_at + 8), R2);
+    a.bind(done);
+}
+
+/// Stack slots where [`segments`] works and leaves its answer.
+struct SegSlots {
+    /// In: the skb's `gso_segs` (u64), read before `adjust_room` resets it.
+    segs: i16,
+    /// Scratch: the inner IP header length.
+    ihl: i16,
+    /// 20 bytes of scratch.
+    scratch: i16,
+    /// Out: frames and Ethernet bytes on the wire.
+    pkts: i16,
+    bytes: i16,
+}
+
+/// Counts a frame at packet offset 0 the way the userspace path does: a
+/// TSO/USO frame as the `gso_segs` frames it becomes, each with its own
+/// Ethernet, IP and TCP/UDP headers. Clobbers R0-R5.
+fn segments(a: &mut Asm, s: &SegSlots) {
+    let done = a.label();
+    let v6 = a.label();
+    let have_ihl = a.label();
+    let tcp = a.label();
+    let have_l4 = a.label();
+    a.mov(R2, 1);
+    a.stx(Size::DW, FP, s.pkts, R2);
+    a.ldx(Size::W, R3, R6, SKB_LEN);
+    a.stx(Size::DW, FP, s.bytes, R3);
+    a.ldx(Size::DW, R2, FP, s.segs);
+    a.jmp(Cond::Le, R2, 1, done);
+    load(a, None, ETH_HLEN, s.scratch, 20, done);
+    a.ldx(Size::B, R4, FP, s.scratch);
+    a.movr(R5, R4).alu(Alu::Rsh, R5, 4);
+    a.jmp(Cond::Eq, R5, 6, v6);
+    a.jmp(Cond::Ne, R5, 4, done);
+    a.alu(Alu::And, R4, 0x0f).alu(Alu::Lsh, R4, 2);
+    a.ldx(Size::B, R5, FP, s.scratch + 9);
+    a.ja(have_ihl);
+    a.bind(v6);
+    a.mov(R4, 40);
+    a.ldx(Size::B, R5, FP, s.scratch + 6);
+    a.bind(have_ihl);
+    a.stx(Size::DW, FP, s.ihl, R4);
+    a.jmp(Cond::Eq, R5, 6, tcp);
+    a.jmp(Cond::Ne, R5, 17, done);
+    a.mov(R4, 8);
+    a.ja(have_l4);
+    a.bind(tcp);
+    a.movr(R5, R4);
+    load(a, Some(R5), ETH_HLEN + 12, s.scratch, 1, done);
+    a.ldx(Size::B, R4, FP, s.scratch);
+    a.alu(Alu::Rsh, R4, 4).alu(Alu::Lsh, R4, 2);
+    a.bind(have_l4);
+    // bytes = len + (segs - 1) * (Ethernet + IP + L4 headers)
+    a.ldx(Size::DW, R5, FP, s.ihl);
+    a.alur(Alu::Add, R4, R5);
+    a.alu(Alu::Add, R4, ETH_HLEN);
+    a.ldx(Size::DW, R2, FP, s.segs);
+    a.stx(Size::DW, FP, s.pkts, R2);
+    a.alu(Alu::Sub, R2, 1);
+    a.alur(Alu::Mul, R4, R2);
+    a.ldx(Size::DW, R3, FP, s.bytes);
+    a.alur(Alu::Add, R3, R4);
+    a.stx(Size::DW, FP, s.bytes, R3);
     a.bind(done);
 }
 
@@ -164,8 +238,19 @@ fn load(a: &mut Asm, off_reg: Option<Reg>, off_imm: i32, at: i16, len: i32, fail
 }
 
 /// Stack slots of the egress program.
-const E_ETH: i16 = -32;
-const E_HDR: i16 = -128;
+const E_PKTS: i16 = -16;
+const E_BYTES: i16 = -24;
+const E_SEGS: i16 = -32;
+const E_IHL: i16 = -40;
+const E_ETH: i16 = -56; // 14 bytes
+const E_HDR: i16 = -136; // 80 bytes; scratch for `segments` before that
+const E_SEG_SLOTS: SegSlots = SegSlots {
+    segs: E_SEGS,
+    ihl: E_IHL,
+    scratch: E_HDR,
+    pkts: E_PKTS,
+    bytes: E_BYTES,
+};
 
 /// The encapsulating program for pseudowire devices.
 pub fn egress(tx_map: i32, stats: i32) -> Vec<Insn> {
@@ -204,6 +289,9 @@ pub fn egress(tx_map: i32, stats: i32) -> Vec<Insn> {
 
     a.ldx(Size::W, R9, R6, SKB_LEN);
     load(&mut a, None, 0, E_ETH, ETH_HLEN, next);
+    a.ldx(Size::W, R2, R6, SKB_GSO_SEGS);
+    a.stx(Size::DW, FP, E_SEGS, R2);
+    segments(&mut a, &E_SEG_SLOTS);
 
     // Header template to the stack, then its length fields.
     for i in 0..(tx::HDR_MAX / 8) as i16 {
@@ -273,7 +361,9 @@ pub fn egress(tx_map: i32, stats: i32) -> Vec<Insn> {
     a.call(SKB_STORE_BYTES);
     a.jmp(Cond::Ne, R0, 0, drop);
 
-    count(&mut a, stats, R7, tx::SLOT, stats::TX_PACKETS, R9);
+    a.ldx(Size::DW, R8, FP, E_PKTS);
+    a.ldx(Size::DW, R9, FP, E_BYTES);
+    count(&mut a, stats, R7, tx::SLOT, stats::TX_PACKETS, R8, R9);
 
     a.ldx(Size::W, R1, R7, off(tx::OUT_IFINDEX));
     a.mov(R2, 0).mov(R3, 0).mov(R4, 0);
@@ -292,6 +382,13 @@ const I_IP: i16 = -64; // 40 bytes
 const I_L4: i16 = -88; // 16 bytes
 const I_TAIL: i16 = -104; // cookie + sublayer, 16 bytes
 const I_ETH: i16 = -120; // 14 bytes
+const I_SEG_SLOTS: SegSlots = SegSlots {
+    segs: -128,
+    ihl: -136,
+    scratch: I_IP, // free once the packet is decapsulated
+    pkts: -144,
+    bytes: -152,
+};
 
 /// The decapsulating program for underlay devices.
 pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
@@ -473,6 +570,8 @@ pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
     load(&mut a, Some(R8), 0, I_ETH, ETH_HLEN, next);
 
     // Outer headers out, the inner Ethernet header over the outer one.
+    a.ldx(Size::W, R2, R6, SKB_GSO_SEGS);
+    a.stx(Size::DW, FP, I_SEG_SLOTS.segs, R2);
     a.movr(R1, R6);
     a.mov(R2, 0).alur(Alu::Sub, R2, R8);
     a.mov(R3, ADJ_ROOM_MAC);
@@ -487,8 +586,10 @@ pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
     a.call(SKB_STORE_BYTES);
     a.jmp(Cond::Ne, R0, 0, drop);
 
-    a.ldx(Size::W, R9, R6, SKB_LEN);
-    count(&mut a, stats, R7, rx::SLOT, stats::RX_PACKETS, R9);
+    segments(&mut a, &I_SEG_SLOTS);
+    a.ldx(Size::DW, R8, FP, I_SEG_SLOTS.pkts);
+    a.ldx(Size::DW, R9, FP, I_SEG_SLOTS.bytes);
+    count(&mut a, stats, R7, rx::SLOT, stats::RX_PACKETS, R8, R9);
 
     a.ldx(Size::W, R1, R7, off(rx::TAP_IFINDEX));
     a.mov(R2, F_INGRESS);
