@@ -452,6 +452,19 @@ pub struct SessionState {
     /// What the control plane negotiated; `None` for static sessions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control: Option<SessionControl>,
+    /// Which directions move inside the kernel (tc-bpf fast path).
+    #[serde(default)]
+    pub fast_path: FastPath,
+}
+
+/// Which halves of a session the in-kernel tc-bpf fast path carries; the
+/// rest (and anything the programs do not take) goes through userspace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FastPath {
+    /// Frames from the device are encapsulated in the kernel.
+    pub tx: bool,
+    /// Packets from the peer are decapsulated in the kernel.
+    pub rx: bool,
 }
 
 /// What the control plane negotiated for a dynamic session.

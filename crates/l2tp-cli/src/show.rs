@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use l2tp_api::{
-    ControlCounters, ControlStatus, Counters, Encap, MonitorMessage, SessionControl, SessionState,
-    TunnelControl, TunnelState,
+    ControlCounters, ControlStatus, Counters, Encap, FastPath, MonitorMessage, SessionControl,
+    SessionState, TunnelControl, TunnelState,
 };
 use serde::Serialize;
 
@@ -148,6 +148,15 @@ pub fn sessions_text(sessions: &[SessionState], stats: bool) -> String {
         if let Some(c) = &s.control {
             session_control_text(&mut out, c);
         }
+        let fp = match (s.fast_path.tx, s.fast_path.rx) {
+            (true, true) => Some("transmit and receive"),
+            (true, false) => Some("transmit"),
+            (false, true) => Some("receive"),
+            (false, false) => None,
+        };
+        if let Some(fp) = fp {
+            let _ = writeln!(out, "  kernel fast path (tc-bpf): {fp}");
+        }
         if stats {
             counters_text(&mut out, &s.stats);
         }
@@ -224,6 +233,9 @@ struct SessionJson<'a> {
     stats: Option<&'a Counters>,
     #[serde(skip_serializing_if = "Option::is_none")]
     control: Option<&'a SessionControl>,
+    /// Only when some of the session runs in the kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fast_path: Option<FastPath>,
 }
 
 /// JSON form of `show tunnel`: an array, one object per tunnel.
@@ -273,6 +285,7 @@ pub fn sessions_json(sessions: &[SessionState], stats: bool, pretty: bool) -> St
             origin: s.origin.as_str(),
             stats: stats.then_some(&s.stats),
             control: s.control.as_ref(),
+            fast_path: (s.fast_path.tx || s.fast_path.rx).then_some(s.fast_path),
         })
         .collect();
     to_json(&items, pretty)
@@ -459,6 +472,7 @@ mod tests {
             origin: Origin::Static,
             stats: Counters::default(),
             control: None,
+            fast_path: FastPath::default(),
         }
     }
 

@@ -258,6 +258,11 @@ pub trait Dataplane: Send {
     /// One session's statistics.
     fn session_counters(&self, tunnel_id: u32, session_id: u32)
         -> Result<Counters, DataplaneError>;
+    /// Whether the session's frames move inside the kernel (the tc-bpf fast
+    /// path), as `(transmit, receive)`.
+    fn fast_path(&self, _tunnel_id: u32, _session_id: u32) -> (bool, bool) {
+        (false, false)
+    }
     /// Stops workers and removes every device; also done on drop.
     fn shutdown(&mut self);
 }

@@ -879,6 +879,18 @@ impl Dataplane for UserspaceDataplane {
         }
     }
 
+    fn fast_path(&self, tunnel_id: u32, session_id: u32) -> (bool, bool) {
+        match self
+            .sessions
+            .get(&session_id)
+            .filter(|s| s.shared.tunnel_id == tunnel_id)
+            .and_then(|s| s.accel.as_ref())
+        {
+            Some(a) => (a.tx.as_ref().is_some_and(|t| t.active()), a.rx()),
+            None => (false, false),
+        }
+    }
+
     fn shutdown(&mut self) {
         let ids: Vec<u32> = self.tunnels.keys().copied().collect();
         for id in ids {

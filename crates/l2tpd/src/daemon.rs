@@ -11,8 +11,9 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use l2tp_api::{
-    ApiError, Counters, Encap, ErrorKind, L2SpecType, MonitorMessage, Origin, PseudowireType,
-    Request, Response, SessionSpec, SessionState, TunnelSpec, TunnelState, PROTOCOL_VERSION,
+    ApiError, Counters, Encap, ErrorKind, FastPath, L2SpecType, MonitorMessage, Origin,
+    PseudowireType, Request, Response, SessionSpec, SessionState, TunnelSpec, TunnelState,
+    PROTOCOL_VERSION,
 };
 use l2tp_dataplane as dp;
 use tracing::{info, warn};
@@ -379,6 +380,7 @@ impl Daemon {
             origin,
             stats: Counters::default(),
             control: None,
+            fast_path: Default::default(),
         };
         info!(
             tunnel_id = state.tunnel_id,
@@ -582,6 +584,8 @@ impl Daemon {
             .filter(|s| session_id.is_none_or(|id| id == s.session_id))
             .map(|s| {
                 let mut s = s.clone();
+                let (tx, rx) = self.dataplane.fast_path(s.tunnel_id, s.session_id);
+                s.fast_path = FastPath { tx, rx };
                 s.stats = match self.dataplane.session_counters(s.tunnel_id, s.session_id) {
                     Ok(c) => map_counters(&c),
                     Err(e) => {

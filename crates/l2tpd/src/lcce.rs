@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use l2tp_api::{
     ApiError, ConfiguredTunnel, ControlCounters, ControlStatus, Counters, DynamicSessionSpec,
-    Encap, EndpointCounters, ErrorKind, L2SpecType, MonitorAvp, MonitorMessage, Origin,
+    Encap, EndpointCounters, ErrorKind, FastPath, L2SpecType, MonitorAvp, MonitorMessage, Origin,
     PseudowireType, SeqMode, SessionControl, SessionState, TunnelControl, TunnelState,
 };
 use l2tp_control as ctl;
@@ -1553,6 +1553,14 @@ impl Lcce {
                         initiator: p.initiator,
                         peer_circuit_active: p.peer_circuit_active,
                     }),
+                    fast_path: {
+                        let (tx, rx) = if up.in_dataplane {
+                            dp.fast_path(p.local_tunnel_id, p.local_session_id)
+                        } else {
+                            (false, false)
+                        };
+                        FastPath { tx, rx }
+                    },
                 })
             })
             .collect();
