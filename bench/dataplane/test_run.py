@@ -149,6 +149,17 @@ class L2tpPaths(unittest.TestCase):
         self.assertTrue(all(3 <= s.overlay <= 255 for s in specs))
         self.assertEqual(run.L2TP_PATHS["l2tp-ip-user"].ifname, "l2tpeth3")
 
+    def test_each_pair_has_its_own_underlay_addresses(self):
+        import ipaddress
+        bench = ipaddress.ip_network("198.18.0.0/15")
+        pairs = [d["underlay"] for d in run.L2TP_DAEMONS.values()]
+        self.assertEqual(run.L2TP_DAEMONS["tcbpf"]["underlay"], (run.UNDERLAY_A, run.UNDERLAY_B))
+        addrs = [a for pair in pairs for a in pair]
+        self.assertEqual(len(set(addrs)), len(addrs))
+        self.assertTrue(all(ipaddress.ip_address(a) in bench for a in addrs))
+        # On the veth's /24, so the peer is on-link like the first pair's.
+        self.assertTrue(all(a.startswith("198.18.0.") for a in addrs))
+
     def test_user_paths_run_with_the_fast_path_off(self):
         for name, spec in run.L2TP_PATHS.items():
             flag = run.L2TP_DAEMONS[spec.daemons]["L2TP_DP_TCBPF"]

@@ -77,7 +77,10 @@ fn session_state() -> SessionState {
             initiator: true,
             peer_circuit_active: true,
         }),
-        fast_path: l2tp_api::FastPath { tx: true, rx: false },
+        fast_path: l2tp_api::FastPath {
+            tx: true,
+            rx: false,
+        },
     }
 }
 

@@ -154,7 +154,8 @@ pub fn sessions_text(sessions: &[SessionState], stats: bool) -> String {
             (false, true) => Some("receive"),
             (false, false) => None,
         };
-        if let Some(fp) = fp {
+        // Only with -s: without it the text stays ip l2tp's, line for line.
+        if let (true, Some(fp)) = (stats, fp) {
             let _ = writeln!(out, "  kernel fast path (tc-bpf): {fp}");
         }
         if stats {

@@ -125,6 +125,10 @@ pub struct TcBpf {
     underlays: HashMap<u32, (OwnedFd, usize)>,
     free_slots: Vec<u32>,
     cpus: usize,
+    /// Links of devices on their way out. Closing a link on a live device
+    /// waits for an RCU grace period (about 15 ms here); once the device
+    /// is gone the kernel has detached it already and closing is free.
+    graveyard: Vec<(u32, OwnedFd)>,
 }
 
 impl TcBpf {
@@ -158,6 +162,7 @@ impl TcBpf {
             underlays: HashMap::new(),
             free_slots: (0..MAX_SESSIONS).rev().collect(),
             cpus: sys::possible_cpus(),
+            graveyard: Vec::new(),
         })
     }
 
@@ -242,17 +247,24 @@ impl TcBpf {
         if let Some(tx) = &a.tx {
             tx.revoke();
         }
-        drop(a._egress);
+        // The map entries are gone, so the programs pass everything on;
+        // the links themselves can wait for their devices to go.
+        self.graveyard
+            .retain(|(ifindex, _)| crate::sys::fast::ifname_of(*ifindex).is_some());
+        if let Some(link) = a._egress {
+            self.graveyard.push((a.tap_ifindex, link));
+        }
         if let Some(key) = a.rx_key {
             let _ = sys::map_delete(&self.rx_map, &key);
             if let Some((_, users)) = self.underlays.get_mut(&a.out_ifindex) {
                 *users -= 1;
                 if *users == 0 {
-                    self.underlays.remove(&a.out_ifindex);
+                    if let Some((link, _)) = self.underlays.remove(&a.out_ifindex) {
+                        self.graveyard.push((a.out_ifindex, link));
+                    }
                 }
             }
         }
-        let _ = a.tap_ifindex;
         self.free_slots.push(a.slot);
         moved
     }
