@@ -452,4 +452,6 @@ fn tx_value(p: &Params, slot: u32, out_ifindex: u32) -> Vec<u8> {
 }
 
 #[cfg(test)]
+mod difftest;
+#[cfg(test)]
 mod tests;
