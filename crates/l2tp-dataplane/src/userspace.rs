@@ -795,28 +795,8 @@ impl Dataplane for UserspaceDataplane {
             "session added"
         );
         let accel = if cfg.pw_type == PseudowireType::Ethernet {
-            let tcfg = &self.tunnels[&cfg.tunnel_id].cfg;
-            let params = tcbpf::Params {
-                tap_ifindex: info.ifindex,
-                encap,
-                local: tcfg.local,
-                remote: tcfg.remote,
-                udp_sport: tcfg.udp_sport,
-                udp_dport: tcfg.udp_dport,
-                session_id: cfg.session_id,
-                peer_session_id: cfg.peer_session_id,
-                cookie: cfg.cookie,
-                peer_cookie: cfg.peer_cookie,
-                l2spec: cfg.l2spec,
-                send_seq: cfg.seq.send,
-                recv_seq: cfg.seq.recv,
-                udp_csum_tx: if tcfg.local.is_ipv6() {
-                    tcfg.udp6_csum_tx
-                } else {
-                    tcfg.udp_csum
-                },
-                udp6_csum_rx: tcfg.udp6_csum_rx,
-            };
+            let params =
+                tcbpf::Params::new(info.ifindex, &self.tunnels[&cfg.tunnel_id].cfg, &cfg);
             self.accelerate(&params)
         } else {
             None

@@ -65,23 +65,107 @@ struct MapCreate {
     map_name: [u8; 16],
 }
 
-/// Creates a map; the descriptor keeps it alive.
-pub fn map_create(
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    name: &str,
-) -> io::Result<OwnedFd> {
-    let mut attr = MapCreate {
-        map_type,
-        key_size,
-        value_size,
-        max_entries,
-        ..Default::default()
-    };
-    copy_name(&mut attr.map_name, name);
-    bpf(BPF_MAP_CREATE, &mut attr).map(fd_from)
+/// A map, with the sizes the kernel reads through the pointers it is given:
+/// the calls check them, so a short buffer is an error, not an overread.
+#[derive(Debug)]
+pub struct Map {
+    fd: OwnedFd,
+    key_len: usize,
+    /// What one lookup or update moves: the value, or for per-CPU maps one
+    /// value per possible CPU, each rounded up to 8 bytes.
+    value_len: usize,
+}
+
+impl Map {
+    /// Creates a map; the descriptor keeps it alive.
+    pub fn create(
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        name: &str,
+    ) -> io::Result<Map> {
+        let mut attr = MapCreate {
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            ..Default::default()
+        };
+        copy_name(&mut attr.map_name, name);
+        let fd = bpf(BPF_MAP_CREATE, &mut attr).map(fd_from)?;
+        let value_len = if map_type == MAP_PERCPU_ARRAY {
+            (value_size as usize).next_multiple_of(8) * possible_cpus()
+        } else {
+            value_size as usize
+        };
+        Ok(Map {
+            fd,
+            key_len: key_size as usize,
+            value_len,
+        })
+    }
+
+    /// The descriptor programs refer to the map by.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Bytes a value buffer must have (see the field).
+    pub fn value_len(&self) -> usize {
+        self.value_len
+    }
+
+    fn elem(&self, cmd: libc::c_int, key: &[u8], value: Option<(u64, usize)>) -> io::Result<()> {
+        let bad = |what: &str, got: usize, want: usize| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("map {what} of {got} bytes, the map's is {want}"),
+            )
+        };
+        if key.len() != self.key_len {
+            return Err(bad("key", key.len(), self.key_len));
+        }
+        if let Some((_, len)) = value {
+            if len != self.value_len {
+                return Err(bad("value", len, self.value_len));
+            }
+        }
+        let mut attr = MapElem {
+            map_fd: self.fd.as_raw_fd() as u32,
+            _pad: 0,
+            key: key.as_ptr() as u64,
+            value: value.map_or(0, |(ptr, _)| ptr),
+            flags: 0,
+        };
+        bpf(cmd, &mut attr).map(|_| ())
+    }
+
+    /// Inserts or replaces `key` -> `value`.
+    pub fn update(&self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        self.elem(
+            BPF_MAP_UPDATE_ELEM,
+            key,
+            Some((value.as_ptr() as u64, value.len())),
+        )
+    }
+
+    /// Removes `key`; a missing key is not an error.
+    pub fn delete(&self, key: &[u8]) -> io::Result<()> {
+        match self.elem(BPF_MAP_DELETE_ELEM, key, None) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r,
+        }
+    }
+
+    /// Reads `key` into `value`.
+    pub fn lookup(&self, key: &[u8], value: &mut [u8]) -> io::Result<()> {
+        self.elem(
+            BPF_MAP_LOOKUP_ELEM,
+            key,
+            Some((value.as_mut_ptr() as u64, value.len())),
+        )
+    }
 }
 
 fn copy_name(dst: &mut [u8; 16], name: &str) {
@@ -97,46 +181,6 @@ struct MapElem {
     key: u64,
     value: u64,
     flags: u64,
-}
-
-/// Inserts or replaces `key` -> `value`.
-pub fn map_update(map: &OwnedFd, key: &[u8], value: &[u8]) -> io::Result<()> {
-    let mut attr = MapElem {
-        map_fd: map.as_raw_fd() as u32,
-        _pad: 0,
-        key: key.as_ptr() as u64,
-        value: value.as_ptr() as u64,
-        flags: 0,
-    };
-    bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(|_| ())
-}
-
-/// Removes `key`; a missing key is not an error.
-pub fn map_delete(map: &OwnedFd, key: &[u8]) -> io::Result<()> {
-    let mut attr = MapElem {
-        map_fd: map.as_raw_fd() as u32,
-        _pad: 0,
-        key: key.as_ptr() as u64,
-        value: 0,
-        flags: 0,
-    };
-    match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-        r => r.map(|_| ()),
-    }
-}
-
-/// Reads `key` into `value` (for per-CPU maps, one slot per possible CPU,
-/// each rounded up to 8 bytes).
-pub fn map_lookup(map: &OwnedFd, key: &[u8], value: &mut [u8]) -> io::Result<()> {
-    let mut attr = MapElem {
-        map_fd: map.as_raw_fd() as u32,
-        _pad: 0,
-        key: key.as_ptr() as u64,
-        value: value.as_mut_ptr() as u64,
-        flags: 0,
-    };
-    bpf(BPF_MAP_LOOKUP_ELEM, &mut attr).map(|_| ())
 }
 
 #[repr(C)]
@@ -168,40 +212,30 @@ pub fn prog_load(insns: &[u64], name: &str) -> io::Result<OwnedFd> {
         ..Default::default()
     };
     copy_name(&mut attr.prog_name, name);
-    match bpf(BPF_PROG_LOAD, &mut attr) {
-        Ok(fd) => Ok(fd_from(fd)),
-        Err(first)
-            if first.raw_os_error() == Some(libc::EACCES)
-                || first.raw_os_error() == Some(libc::EINVAL) =>
-        {
-            // Load again with the log on, to say why.
-            let mut log = vec![0u8; 1 << 20];
-            let mut attr = ProgLoad {
-                prog_type: PROG_SCHED_CLS,
-                insn_cnt: insns.len() as u32,
-                insns: insns.as_ptr() as u64,
-                license: license.as_ptr() as u64,
-                log_level: 1,
-                log_size: log.len() as u32,
-                log_buf: log.as_mut_ptr() as u64,
-                ..Default::default()
-            };
-            copy_name(&mut attr.prog_name, name);
-            let err = match bpf(BPF_PROG_LOAD, &mut attr) {
-                Ok(fd) => return Ok(fd_from(fd)),
-                Err(e) => e,
-            };
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            let text = String::from_utf8_lossy(&log[..end]);
-            let tail: Vec<&str> = text.lines().rev().take(12).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            Err(io::Error::new(
-                err.kind(),
-                format!("{err}; verifier: {}", tail.join(" | ")),
-            ))
-        }
-        Err(e) => Err(e),
+    let first = match bpf(BPF_PROG_LOAD, &mut attr) {
+        Ok(fd) => return Ok(fd_from(fd)),
+        Err(e) => e,
+    };
+    if !matches!(first.raw_os_error(), Some(libc::EACCES | libc::EINVAL)) {
+        return Err(first);
     }
+    // A verifier refusal: load again with the log on, to say why.
+    let mut log = vec![0u8; 1 << 20];
+    attr.log_level = 1;
+    attr.log_size = log.len() as u32;
+    attr.log_buf = log.as_mut_ptr() as u64;
+    let err = match bpf(BPF_PROG_LOAD, &mut attr) {
+        Ok(fd) => return Ok(fd_from(fd)),
+        Err(e) => e,
+    };
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    let text = String::from_utf8_lossy(&log[..end]);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(12)..];
+    Err(io::Error::new(
+        err.kind(),
+        format!("{err}; verifier: {}", tail.join(" | ")),
+    ))
 }
 
 #[repr(C)]

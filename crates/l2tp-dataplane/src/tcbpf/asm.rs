@@ -91,6 +91,13 @@ impl Insn {
             imm,
         }
     }
+
+    /// The 8 bytes `bpf(BPF_PROG_LOAD)` takes, as one little-endian word.
+    pub fn encode(self) -> u64 {
+        let [o0, o1] = self.off.to_le_bytes();
+        let [i0, i1, i2, i3] = self.imm.to_le_bytes();
+        u64::from_le_bytes([self.code, self.regs, o0, o1, i0, i1, i2, i3])
+    }
 }
 
 /// A forward or backward jump target, placed with [`Asm::bind`].
@@ -196,22 +203,31 @@ impl Asm {
         self.push(Insn::new(0, Reg(0), Reg(0), 0, 0))
     }
 
+    /// A jump whose offset [`finish`](Self::finish) fills in.
+    fn jump(&mut self, i: Insn, target: Label) -> &mut Self {
+        self.fixups.push((self.insns.len(), target));
+        self.push(i)
+    }
+
     /// `if dst cond imm goto target`.
     pub fn jmp(&mut self, cond: Cond, dst: Reg, imm: i32, target: Label) -> &mut Self {
-        self.fixups.push((self.insns.len(), target));
-        self.push(Insn::new(CLASS_JMP | cond as u8, dst, Reg(0), 0, imm))
+        self.jump(
+            Insn::new(CLASS_JMP | cond as u8, dst, Reg(0), 0, imm),
+            target,
+        )
     }
 
     /// `if dst cond src goto target`.
     pub fn jmpr(&mut self, cond: Cond, dst: Reg, src: Reg, target: Label) -> &mut Self {
-        self.fixups.push((self.insns.len(), target));
-        self.push(Insn::new(CLASS_JMP | cond as u8 | SRC_X, dst, src, 0, 0))
+        self.jump(
+            Insn::new(CLASS_JMP | cond as u8 | SRC_X, dst, src, 0, 0),
+            target,
+        )
     }
 
     /// `goto target`.
     pub fn ja(&mut self, target: Label) -> &mut Self {
-        self.fixups.push((self.insns.len(), target));
-        self.push(Insn::new(CLASS_JMP, Reg(0), Reg(0), 0, 0))
+        self.jump(Insn::new(CLASS_JMP, Reg(0), Reg(0), 0, 0), target)
     }
 
     /// Calls kernel helper number `helper`.
@@ -265,6 +281,11 @@ mod tests {
         assert_eq!((p[4].code, p[4].regs, p[4].imm), (0x18, 0x11, 5));
         assert_eq!(p[5], Insn::new(0, R0, R0, 0, 0));
         assert_eq!(p[6].code, 0x95);
+        // ldx r2 = *(u32 *)(r1 + 40): 61 12 28 00 00 00 00 00
+        assert_eq!(
+            p[2].encode().to_le_bytes(),
+            [0x61, 0x12, 0x28, 0, 0, 0, 0, 0]
+        );
     }
 
     #[test]

@@ -36,28 +36,12 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunne
 
 use super::*;
 
-const TCX_NEXT: u32 = u32::MAX;
-const TCX_REDIRECT: u32 = 7;
-/// `lo`: what the test run's skb->dev defaults to.
-const LO: u32 = 1;
+use super::tests::{fast_path, LO, TCX_NEXT, TCX_REDIRECT};
 const ETH_HLEN: usize = 14;
 /// Random cases per run (`PROPTEST_CASES` overrides).
 const CASES: u32 = 4000;
 /// Fixed so a failure reproduces (`PROPTEST_RNG_SEED` overrides).
 const SEED: u64 = 0x6c32_7470_6466_6674;
-
-fn root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-fn fast_path() -> Option<TcBpf> {
-    if !root() {
-        eprintln!("skipped: needs root for bpf(2)");
-        return None;
-    }
-    Some(TcBpf::new().expect("loading the tc-bpf programs"))
-}
 
 // ---------------------------------------------------------------------------
 // Sessions
@@ -143,23 +127,13 @@ fn install(bpf: &TcBpf) -> Vec<Params> {
     let sessions: Vec<Params> = (0..VARIANTS).map(session).collect();
     for (i, p) in sessions.iter().enumerate() {
         let slot = i as u32;
-        let zero = vec![0u8; stats::SIZE.next_multiple_of(8) * bpf.cpus];
-        sys::map_update(&bpf.stats, &slot.to_ne_bytes(), &zero).unwrap();
-        sys::map_update(&bpf.rx_map, &p.session_id.to_be_bytes(), &rx_value(p, slot)).unwrap();
+        bpf.install_rx(p, slot);
     }
     sessions
 }
 
 fn slot_rx(bpf: &TcBpf, slot: u32) -> (u64, u64) {
-    let a = Attached {
-        slot,
-        tap_ifindex: LO,
-        out_ifindex: LO,
-        rx_key: None,
-        tx: None,
-        _egress: None,
-    };
-    let m = bpf.moved(&a);
+    let m = bpf.slot_moved(slot);
     (m.rx_packets, m.rx_bytes)
 }
 

@@ -16,12 +16,14 @@ pub mod progs;
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::sys::bpf as sys;
-use crate::wire::{Cookie, Encap, L2SpecType};
+use crate::offload::csum::Sum;
+use crate::sys::bpf::{self as sys, Map};
+use crate::wire::{Cookie, Encap, L2SpecType, V3DataRepr};
+use crate::{SessionConfig, TunnelConfig};
 
 use progs::{rx, stats, tx};
 
@@ -51,6 +53,32 @@ pub struct Params {
 }
 
 impl Params {
+    /// The fast path's view of a session of `tunnel` whose device is
+    /// `tap_ifindex`.
+    pub fn new(tap_ifindex: u32, tunnel: &TunnelConfig, session: &SessionConfig) -> Self {
+        Self {
+            tap_ifindex,
+            encap: tunnel.encap,
+            local: tunnel.local,
+            remote: tunnel.remote,
+            udp_sport: tunnel.udp_sport,
+            udp_dport: tunnel.udp_dport,
+            session_id: session.session_id,
+            peer_session_id: session.peer_session_id,
+            cookie: session.cookie,
+            peer_cookie: session.peer_cookie,
+            l2spec: session.l2spec,
+            send_seq: session.seq.send,
+            recv_seq: session.seq.recv,
+            udp_csum_tx: if tunnel.local.is_ipv6() {
+                tunnel.udp6_csum_tx
+            } else {
+                tunnel.udp_csum
+            },
+            udp6_csum_rx: tunnel.udp6_csum_rx,
+        }
+    }
+
     /// Transmit in the kernel: no sequence numbers to write and no UDP
     /// checksum to compute (the kernel's tunnel segmentation leaves it zero).
     pub fn tx_eligible(&self) -> bool {
@@ -67,7 +95,7 @@ impl Params {
 /// numbering its packets (the session then numbers its own, in userspace).
 #[derive(Debug)]
 pub struct TxHandle {
-    map: Arc<OwnedFd>,
+    map: Arc<Map>,
     key: [u8; 4],
     active: AtomicBool,
 }
@@ -81,7 +109,7 @@ impl TxHandle {
     /// Hands transmission back to userspace.
     pub fn revoke(&self) {
         if self.active.swap(false, Relaxed) {
-            let _ = sys::map_delete(&self.map, &self.key);
+            let _ = self.map.delete(&self.key);
             tracing::debug!("tc-bpf transmit handed back to userspace (peer numbers packets)");
         }
     }
@@ -116,15 +144,14 @@ pub struct Moved {
 
 /// The loaded programs and maps of one data plane.
 pub struct TcBpf {
-    tx_map: Arc<OwnedFd>,
-    rx_map: OwnedFd,
-    stats: OwnedFd,
+    tx_map: Arc<Map>,
+    rx_map: Map,
+    stats: Map,
     egress: OwnedFd,
     ingress: OwnedFd,
     /// Underlay devices with the ingress program: link and user count.
     underlays: HashMap<u32, (OwnedFd, usize)>,
     free_slots: Vec<u32>,
-    cpus: usize,
     /// Links of devices on their way out. Closing a link on a live device
     /// waits for an RCU grace period (about 15 ms here); once the device
     /// is gone the kernel has detached it already and closing is free.
@@ -136,9 +163,9 @@ impl TcBpf {
     /// here). Fails without `CAP_BPF`/`CAP_NET_ADMIN` or on kernels without
     /// tcx (before 6.6) — the caller then stays in userspace.
     pub fn new() -> io::Result<Self> {
-        let tx_map = sys::map_create(sys::MAP_HASH, 4, tx::SIZE as u32, MAX_SESSIONS, "l2tp_tx")?;
-        let rx_map = sys::map_create(sys::MAP_HASH, 4, rx::SIZE as u32, MAX_SESSIONS, "l2tp_rx")?;
-        let stats = sys::map_create(
+        let tx_map = Map::create(sys::MAP_HASH, 4, tx::SIZE as u32, MAX_SESSIONS, "l2tp_tx")?;
+        let rx_map = Map::create(sys::MAP_HASH, 4, rx::SIZE as u32, MAX_SESSIONS, "l2tp_rx")?;
+        let stats = Map::create(
             sys::MAP_PERCPU_ARRAY,
             4,
             stats::SIZE as u32,
@@ -146,11 +173,11 @@ impl TcBpf {
             "l2tp_stats",
         )?;
         let egress = load(
-            &progs::egress(tx_map.as_raw_fd(), stats.as_raw_fd()),
+            &progs::egress(tx_map.raw_fd(), stats.raw_fd()),
             "l2tp_egress",
         )?;
         let ingress = load(
-            &progs::ingress(rx_map.as_raw_fd(), stats.as_raw_fd()),
+            &progs::ingress(rx_map.raw_fd(), stats.raw_fd()),
             "l2tp_ingress",
         )?;
         Ok(Self {
@@ -161,7 +188,6 @@ impl TcBpf {
             ingress,
             underlays: HashMap::new(),
             free_slots: (0..MAX_SESSIONS).rev().collect(),
-            cpus: sys::possible_cpus(),
             graveyard: Vec::new(),
         })
     }
@@ -201,11 +227,15 @@ impl TcBpf {
         do_tx: bool,
         do_rx: bool,
     ) -> io::Result<()> {
-        let zero = vec![0u8; stats::SIZE.next_multiple_of(8) * self.cpus];
-        sys::map_update(&self.stats, &a.slot.to_ne_bytes(), &zero)?;
+        let zero = vec![0u8; self.stats.value_len()];
+        self.stats.update(&a.slot.to_ne_bytes(), &zero)?;
         let out = sys::route_oif(p.remote)?;
         a.out_ifindex = out;
         if do_rx {
+            // The entry first: once `rx_key` is set, `detach` undoes both.
+            let key = p.session_id.to_be_bytes();
+            self.rx_map.update(&key, &rx_value(p, a.slot))?;
+            a.rx_key = Some(key);
             match self.underlays.get_mut(&out) {
                 Some((_, users)) => *users += 1,
                 None => {
@@ -213,13 +243,10 @@ impl TcBpf {
                     self.underlays.insert(out, (link, 1));
                 }
             }
-            let key = p.session_id.to_be_bytes();
-            sys::map_update(&self.rx_map, &key, &rx_value(p, a.slot))?;
-            a.rx_key = Some(key);
         }
         if do_tx {
             let key = p.tap_ifindex.to_ne_bytes();
-            sys::map_update(&self.tx_map, &key, &tx_value(p, a.slot, out))?;
+            self.tx_map.update(&key, &tx_value(p, a.slot, out))?;
             a.tx = Some(Arc::new(TxHandle {
                 map: Arc::clone(&self.tx_map),
                 key,
@@ -255,7 +282,7 @@ impl TcBpf {
             self.graveyard.push((a.tap_ifindex, link));
         }
         if let Some(key) = a.rx_key {
-            let _ = sys::map_delete(&self.rx_map, &key);
+            let _ = self.rx_map.delete(&key);
             if let Some((_, users)) = self.underlays.get_mut(&a.out_ifindex) {
                 *users -= 1;
                 if *users == 0 {
@@ -271,20 +298,53 @@ impl TcBpf {
 
     /// Totals over all CPUs.
     pub fn moved(&self, a: &Attached) -> Moved {
+        self.slot_moved(a.slot)
+    }
+
+    fn slot_moved(&self, slot: u32) -> Moved {
         let stride = stats::SIZE.next_multiple_of(8);
-        let mut buf = vec![0u8; stride * self.cpus];
-        if sys::map_lookup(&self.stats, &a.slot.to_ne_bytes(), &mut buf).is_err() {
+        let mut buf = vec![0u8; self.stats.value_len()];
+        if self.stats.lookup(&slot.to_ne_bytes(), &mut buf).is_err() {
             return Moved::default();
         }
         let mut m = Moved::default();
         for cpu in buf.chunks_exact(stride) {
-            let at = |o: usize| u64::from_ne_bytes(cpu[o..o + 8].try_into().unwrap_or_default());
+            let at = |o: usize| {
+                cpu.get(o..o + 8)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u64::from_ne_bytes)
+            };
             m.tx_packets += at(stats::TX_PACKETS);
             m.tx_bytes += at(stats::TX_BYTES);
             m.rx_packets += at(stats::RX_PACKETS);
             m.rx_bytes += at(stats::RX_BYTES);
         }
         m
+    }
+
+    /// Puts `p` in the receive map with fresh counters at `slot`, without
+    /// attaching anything (tests run the programs directly).
+    #[cfg(test)]
+    fn install_rx(&self, p: &Params, slot: u32) {
+        let zero = vec![0u8; self.stats.value_len()];
+        self.stats.update(&slot.to_ne_bytes(), &zero).unwrap();
+        self.rx_map
+            .update(&p.session_id.to_be_bytes(), &rx_value(p, slot))
+            .unwrap();
+    }
+
+    /// Puts `p` in the transmit map for device `p.tap_ifindex`, leaving
+    /// through the same device.
+    #[cfg(test)]
+    fn install_tx(&self, p: &Params, slot: u32) {
+        let zero = vec![0u8; self.stats.value_len()];
+        self.stats.update(&slot.to_ne_bytes(), &zero).unwrap();
+        self.tx_map
+            .update(
+                &p.tap_ifindex.to_ne_bytes(),
+                &tx_value(p, slot, p.tap_ifindex),
+            )
+            .unwrap();
     }
 
     /// Runs a program once on `frame` (tests).
@@ -298,21 +358,7 @@ impl TcBpf {
 }
 
 fn load(insns: &[asm::Insn], name: &str) -> io::Result<OwnedFd> {
-    let raw: Vec<u64> = insns
-        .iter()
-        .map(|i| {
-            u64::from_le_bytes([
-                i.code,
-                i.regs,
-                i.off.to_le_bytes()[0],
-                i.off.to_le_bytes()[1],
-                i.imm.to_le_bytes()[0],
-                i.imm.to_le_bytes()[1],
-                i.imm.to_le_bytes()[2],
-                i.imm.to_le_bytes()[3],
-            ])
-        })
-        .collect();
+    let raw: Vec<u64> = insns.iter().map(|i| i.encode()).collect();
     sys::prog_load(&raw, name)
 }
 
@@ -323,13 +369,6 @@ fn addr_bytes(a: IpAddr) -> [u8; 16] {
         IpAddr::V6(v) => out.copy_from_slice(&v.octets()),
     }
     out
-}
-
-fn l2spec_len(l: L2SpecType) -> u32 {
-    match l {
-        L2SpecType::None => 0,
-        L2SpecType::Default => 4,
-    }
 }
 
 fn put32(v: &mut [u8], at: usize, x: u32) {
@@ -349,7 +388,7 @@ fn rx_value(p: &Params, slot: u32) -> Vec<u8> {
     );
     let cookie = p.peer_cookie.as_bytes();
     put32(&mut v, rx::COOKIE_LEN, cookie.len() as u32);
-    put32(&mut v, rx::L2SPEC_LEN, l2spec_len(p.l2spec));
+    put32(&mut v, rx::L2SPEC_LEN, p.l2spec.len() as u32);
     put32(
         &mut v,
         rx::FLAGS,
@@ -385,27 +424,25 @@ pub fn header_template(p: &Params) -> Vec<u8> {
         h.extend_from_slice(&p.udp_sport.to_be_bytes());
         h.extend_from_slice(&p.udp_dport.to_be_bytes());
         h.extend_from_slice(&[0, 0, 0, 0]);
-        // L2TPv3 over UDP: T=0, version 3, reserved.
-        h.extend_from_slice(&[0x00, 0x03, 0, 0]);
     }
-    h.extend_from_slice(&p.peer_session_id.to_be_bytes());
-    h.extend_from_slice(p.cookie.as_bytes());
-    if p.l2spec == L2SpecType::Default {
-        h.extend_from_slice(&[0, 0, 0, 0]);
-    }
+    // The L2TP header as the userspace path writes it (no sequence number).
+    let repr = V3DataRepr {
+        session_id: p.peer_session_id,
+        cookie: p.cookie,
+        seq: None,
+        l2spec: p.l2spec,
+    };
+    let at = h.len();
+    h.resize(at + repr.header_len(p.encap), 0);
+    // A cookie is at most 8 bytes, so the header always fits.
+    let _ = repr.emit(p.encap, &mut h[at..]);
     h
 }
 
-/// One's complement sum of the header's 16-bit words (IPv4 checksum seed).
+/// The folded ones'-complement sum of `h`, as a number (the IPv4 checksum
+/// seed the egress program adds the length to).
 fn ones_sum(h: &[u8]) -> u32 {
-    let mut s: u32 = h
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s
+    u32::from(u16::from_be_bytes(Sum::new().feed(h).fold()))
 }
 
 /// The transmit map value (layout in [`progs::tx`]).

@@ -4,17 +4,18 @@
 use super::*;
 use crate::wire::V3DataRepr;
 
-const TCX_NEXT: u32 = u32::MAX;
-const TCX_REDIRECT: u32 = 7;
+pub(super) const TCX_NEXT: u32 = u32::MAX;
+pub(super) const TCX_REDIRECT: u32 = 7;
 /// `lo`: what the test run's skb->dev defaults to.
-const LO: u32 = 1;
+pub(super) const LO: u32 = 1;
 
 fn root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
-fn fast_path() -> Option<TcBpf> {
+/// The loaded programs, or `None` (skipped) without root.
+pub(super) fn fast_path() -> Option<TcBpf> {
     if !root() {
         eprintln!("skipped: needs root for bpf(2)");
         return None;
@@ -130,25 +131,15 @@ fn wire_packet(p: &Params, frame: &[u8], peer_cookie: &[u8], seq: bool) -> Vec<u
 }
 
 fn add_rx(bpf: &TcBpf, p: &Params, slot: u32) {
-    sys::map_update(&bpf.stats, &slot.to_ne_bytes(), &vec![0u8; 32 * bpf.cpus]).unwrap();
-    sys::map_update(&bpf.rx_map, &p.session_id.to_be_bytes(), &rx_value(p, slot)).unwrap();
+    bpf.install_rx(p, slot);
 }
 
 fn add_tx(bpf: &TcBpf, p: &Params, slot: u32) {
-    sys::map_update(&bpf.stats, &slot.to_ne_bytes(), &vec![0u8; 32 * bpf.cpus]).unwrap();
-    sys::map_update(&bpf.tx_map, &LO.to_ne_bytes(), &tx_value(p, slot, LO)).unwrap();
+    bpf.install_tx(p, slot);
 }
 
 fn slot_moved(bpf: &TcBpf, slot: u32) -> Moved {
-    let a = Attached {
-        slot,
-        tap_ifindex: LO,
-        out_ifindex: LO,
-        rx_key: None,
-        tx: None,
-        _egress: None,
-    };
-    bpf.moved(&a)
+    bpf.slot_moved(slot)
 }
 
 const VARIANTS: [(Encap, bool, &[u8], L2SpecType); 6] = [
@@ -210,7 +201,7 @@ fn egress_builds_what_the_codec_and_the_kernel_expect() {
         assert_eq!(&l2tp[off..], &frame[..], "variant {i}: inner frame intact");
         let m = slot_moved(&bpf, i as u32);
         assert_eq!((m.tx_packets, m.tx_bytes), (1, frame.len() as u64));
-        sys::map_delete(&bpf.tx_map, &LO.to_ne_bytes()).unwrap();
+        bpf.tx_map.delete(&LO.to_ne_bytes()).unwrap();
     }
 }
 
@@ -229,7 +220,7 @@ fn egress_leaves_other_frames_to_userspace() {
     let (ret, out) = bpf.test_run(true, &arp, LO).unwrap();
     assert_eq!((ret, &out[..]), (TCX_NEXT, &arp[..]));
     assert_eq!(slot_moved(&bpf, 7), Moved::default());
-    sys::map_delete(&bpf.tx_map, &LO.to_ne_bytes()).unwrap();
+    bpf.tx_map.delete(&LO.to_ne_bytes()).unwrap();
 }
 
 #[test]
@@ -246,7 +237,7 @@ fn ingress_delivers_the_inner_frame() {
         assert_eq!(out, frame, "variant {i}");
         let m = slot_moved(&bpf, slot);
         assert_eq!((m.rx_packets, m.rx_bytes), (1, frame.len() as u64));
-        sys::map_delete(&bpf.rx_map, &p.session_id.to_be_bytes()).unwrap();
+        bpf.rx_map.delete(&p.session_id.to_be_bytes()).unwrap();
     }
 }
 
