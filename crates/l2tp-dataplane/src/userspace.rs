@@ -795,8 +795,7 @@ impl Dataplane for UserspaceDataplane {
             "session added"
         );
         let accel = if cfg.pw_type == PseudowireType::Ethernet {
-            let params =
-                tcbpf::Params::new(info.ifindex, &self.tunnels[&cfg.tunnel_id].cfg, &cfg);
+            let params = tcbpf::Params::new(info.ifindex, &self.tunnels[&cfg.tunnel_id].cfg, &cfg);
             self.accelerate(&params)
         } else {
             None

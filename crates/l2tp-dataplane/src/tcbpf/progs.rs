@@ -9,7 +9,9 @@
 //!   with the L2TP header copied into each, as it does for VXLAN.
 //! * `ingress` runs on the underlay device's tcx ingress hook: a data packet
 //!   for one of our sessions, from the session's peer, with the right cookie
-//!   and no sequence number, loses its outer headers and is handed to the
+//!   and no sequence number, that IP and UDP input would accept (our MAC,
+//!   header checksum, UDP length: a short one trims the frame as UDP input
+//!   trims the datagram), loses its outer headers and is handed to the
 //!   pseudowire device as if received there.
 //!
 //! Anything else (control messages, unknown sessions, wrong cookies,
@@ -25,6 +27,7 @@ const SKB_STORE_BYTES: i32 = 9;
 const REDIRECT: i32 = 23;
 const SKB_LOAD_BYTES: i32 = 26;
 const SKB_ADJUST_ROOM: i32 = 50;
+const SKB_CHANGE_TAIL: i32 = 38;
 const CSUM_LEVEL: i32 = 135;
 const REDIRECT_NEIGH: i32 = 152;
 
@@ -49,6 +52,9 @@ const F_INGRESS: i32 = 1;
 
 /// `struct __sk_buff` offsets.
 const SKB_LEN: i16 = 0;
+const SKB_PKT_TYPE: i16 = 4;
+/// `skb->pkt_type` of a frame addressed to another host's MAC.
+const PACKET_OTHERHOST: i32 = 3;
 const SKB_PROTOCOL: i16 = 16;
 const SKB_VLAN_PRESENT: i16 = 20;
 const SKB_IFINDEX: i16 = 40;
@@ -382,6 +388,9 @@ const I_IP: i16 = -64; // 40 bytes
 const I_L4: i16 = -88; // 16 bytes
 const I_TAIL: i16 = -104; // cookie + sublayer, 16 bytes
 const I_ETH: i16 = -120; // 14 bytes
+/// The length to trim the decapsulated frame to (0: none), when the UDP
+/// length ends the datagram before the IP packet ends.
+const I_TRIM: i16 = -160;
 const I_SEG_SLOTS: SegSlots = SegSlots {
     segs: -128,
     ihl: -136,
@@ -409,6 +418,11 @@ pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
     let seq_ok = a.label();
 
     a.movr(R6, R1);
+    a.st(Size::DW, FP, I_TRIM, 0);
+    // Frames for another host (promiscuous mode) are not ours to take;
+    // IPv4/IPv6 input drops them too.
+    a.ldx(Size::W, R2, R6, SKB_PKT_TYPE);
+    a.jmp(Cond::Eq, R2, PACKET_OTHERHOST, next);
     a.ldx(Size::W, R2, R6, SKB_VLAN_PRESENT);
     a.jmp(Cond::Ne, R2, 0, next);
     a.ldx(Size::W, R2, R6, SKB_PROTOCOL);
@@ -424,6 +438,18 @@ pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
     load(&mut a, None, ETH_HLEN, I_IP, 20, next);
     a.ldx(Size::B, R2, FP, I_IP);
     a.jmp(Cond::Ne, R2, 0x45, next);
+    // The header checksum, as IPv4 input checks it.
+    a.mov(R3, 0);
+    for k in 0..10 {
+        a.ldx(Size::H, R2, FP, I_IP + 2 * k);
+        a.alur(Alu::Add, R3, R2);
+    }
+    for _ in 0..2 {
+        a.movr(R2, R3).alu(Alu::Rsh, R2, 16);
+        a.alu(Alu::And, R3, 0xffff);
+        a.alur(Alu::Add, R3, R2);
+    }
+    a.jmp(Cond::Ne, R3, 0xffff, next);
     a.ldx(Size::H, R2, FP, I_IP + 6);
     a.jmp(Cond::Set, R2, 0xff3f, next);
     let len4_ok = a.label();
@@ -470,6 +496,32 @@ pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
     a.ldx(Size::B, R2, FP, I_L4 + 9);
     a.alu(Alu::And, R2, 0x0f);
     a.jmp(Cond::Ne, R2, 3, next);
+    // The UDP length, as UDP input reads it: beyond the IP payload is
+    // refused, short of it trims (remembered here, applied after
+    // decapsulation); zero over IPv6 means the whole payload. GSO packets
+    // get their lengths only when segmented.
+    let ulen_ok = a.label();
+    let v6_payload = a.label();
+    let have_payload = a.label();
+    a.ldx(Size::W, R3, R6, SKB_GSO_SIZE);
+    a.jmp(Cond::Ne, R3, 0, ulen_ok);
+    a.ldx(Size::H, R4, FP, I_L4 + 4);
+    a.be(R4, 16);
+    a.jmp(Cond::Eq, R9, 40, v6_payload);
+    a.ldx(Size::H, R3, FP, I_IP + 2);
+    a.be(R3, 16);
+    a.alu(Alu::Sub, R3, 20);
+    a.ja(have_payload);
+    a.bind(v6_payload);
+    a.jmp(Cond::Eq, R4, 0, ulen_ok);
+    a.ldx(Size::H, R3, FP, I_IP + 4);
+    a.be(R3, 16);
+    a.bind(have_payload);
+    a.jmpr(Cond::Gt, R4, R3, next);
+    a.jmp(Cond::Lt, R4, 16, next);
+    a.jmpr(Cond::Eq, R4, R3, ulen_ok);
+    a.stx(Size::DW, FP, I_TRIM, R4);
+    a.bind(ulen_ok);
     a.ldx(Size::W, R2, FP, I_L4 + 12);
     a.mov(R8, 16);
     a.ja(lookup);
@@ -568,6 +620,17 @@ pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
     a.alur(Alu::Add, R8, R4);
     a.alur(Alu::Add, R8, R5);
     load(&mut a, Some(R8), 0, I_ETH, ETH_HLEN, next);
+    // A UDP length short of the packet: the frame is what it covers,
+    // ulen - (inner offset - Ethernet - IP header).
+    let no_trim = a.label();
+    a.ldx(Size::DW, R4, FP, I_TRIM);
+    a.jmp(Cond::Eq, R4, 0, no_trim);
+    a.alu(Alu::Add, R4, ETH_HLEN);
+    a.alur(Alu::Add, R4, R9);
+    a.alur(Alu::Sub, R4, R8);
+    a.jmp(Cond::Slt, R4, ETH_HLEN, next);
+    a.stx(Size::DW, FP, I_TRIM, R4);
+    a.bind(no_trim);
 
     // Outer headers out, the inner Ethernet header over the outer one.
     a.ldx(Size::W, R2, R6, SKB_GSO_SEGS);
@@ -585,6 +648,13 @@ pub fn ingress(rx_map: i32, stats: i32) -> Vec<Insn> {
     a.mov(R5, 0);
     a.call(SKB_STORE_BYTES);
     a.jmp(Cond::Ne, R0, 0, drop);
+    let trimmed = a.label();
+    a.ldx(Size::DW, R2, FP, I_TRIM);
+    a.jmp(Cond::Eq, R2, 0, trimmed);
+    a.movr(R1, R6).mov(R3, 0);
+    a.call(SKB_CHANGE_TAIL);
+    a.jmp(Cond::Ne, R0, 0, drop);
+    a.bind(trimmed);
 
     segments(&mut a, &I_SEG_SLOTS);
     a.ldx(Size::DW, R8, FP, I_SEG_SLOTS.pkts);

@@ -123,7 +123,8 @@ fn wire_packet(p: &Params, frame: &[u8], peer_cookie: &[u8], seq: bool) -> Vec<u
     } else {
         [0x08, 0x00]
     };
-    let mut pkt = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+    // To `lo`'s address (all zero): a frame for this host.
+    let mut pkt = vec![0, 0, 0, 0, 0, 0, 0x02, 0, 0, 0, 0, 2];
     pkt.extend_from_slice(&ethertype);
     pkt.extend_from_slice(&hdr);
     pkt.extend_from_slice(frame);
@@ -281,6 +282,9 @@ fn ingress_passes_what_userspace_must_judge() {
     let c = u16::from_be_bytes([src[24], src[25]]).wrapping_sub(1);
     src[24..26].copy_from_slice(&c.to_be_bytes());
     next(&src, "wrong peer address");
+    let mut other_host = good.clone();
+    other_host[0] = 0x02;
+    next(&other_host, "addressed to another host's MAC");
     let mut frag = good.clone();
     frag[14 + 6] |= 0x20;
     next(&frag, "fragment");
