@@ -14,18 +14,12 @@ pub enum Format {
 
 /// Guesses the format from the first four bytes.
 pub fn detect_format(buf: &[u8]) -> Result<Format, CaptureError> {
-    let mut magic = [0u8; 4];
-    match buf.get(..4) {
-        Some(m) => magic.copy_from_slice(m),
-        None => {
-            return Err(CaptureError::Truncated {
-                what: "capture file magic number",
-                offset: 0,
-                needed: 4,
-                available: buf.len(),
-            })
-        }
-    }
+    let &magic = buf.first_chunk::<4>().ok_or(CaptureError::Truncated {
+        what: "capture file magic number",
+        offset: 0,
+        needed: 4,
+        available: buf.len(),
+    })?;
     let le = u32::from_le_bytes(magic);
     let be = u32::from_be_bytes(magic);
     if le == BLOCK_SHB {

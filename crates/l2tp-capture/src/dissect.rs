@@ -13,8 +13,8 @@ pub const L2TP_UDP_PORT: u16 = 1701;
 pub const IPPROTO_L2TP: u8 = 115;
 pub const IPPROTO_UDP: u8 = 17;
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub(crate) const ETHERTYPE_IPV4: u16 = 0x0800;
+pub(crate) const ETHERTYPE_IPV6: u16 = 0x86dd;
 /// 802.1Q, 802.1ad and the pre-standard QinQ TPIDs.
 const VLAN_TPIDS: [u16; 4] = [0x8100, 0x88a8, 0x9100, 0x9200];
 /// Address families that mean IPv6 in BSD loopback headers (Linux, NetBSD/OpenBSD, FreeBSD, Darwin).

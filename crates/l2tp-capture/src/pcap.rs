@@ -40,16 +40,13 @@ pub struct PcapReader<'a> {
 impl<'a> PcapReader<'a> {
     /// Checks the global header; frames are validated lazily by the iterator.
     pub fn new(buf: &'a [u8]) -> Result<PcapReader<'a>, CaptureError> {
-        let Some(magic_bytes) = buf.get(..4) else {
-            return Err(CaptureError::Truncated {
-                what: "pcap global header",
-                offset: 0,
-                needed: GLOBAL_HEADER_LEN,
-                available: buf.len(),
-            });
+        let truncated = || CaptureError::Truncated {
+            what: "pcap global header",
+            offset: 0,
+            needed: GLOBAL_HEADER_LEN,
+            available: buf.len(),
         };
-        let mut magic = [0u8; 4];
-        magic.copy_from_slice(magic_bytes);
+        let &magic = buf.first_chunk::<4>().ok_or_else(truncated)?;
         let le = u32::from_le_bytes(magic);
         let be = u32::from_be_bytes(magic);
         let (endian, value) = match (le, be) {
@@ -58,12 +55,7 @@ impl<'a> PcapReader<'a> {
             _ => return Err(CaptureError::UnknownFormat { magic }),
         };
         if buf.len() < GLOBAL_HEADER_LEN {
-            return Err(CaptureError::Truncated {
-                what: "pcap global header",
-                offset: 0,
-                needed: GLOBAL_HEADER_LEN,
-                available: buf.len(),
-            });
+            return Err(truncated());
         }
         let rd16 = |at| endian.u16(buf, at).unwrap_or(0);
         let rd32 = |at| endian.u32(buf, at).unwrap_or(0);
@@ -106,22 +98,8 @@ impl<'a> PcapReader<'a> {
             return Ok(None);
         }
         let hdr_len = if self.header.modified { 24 } else { 16 };
-        let e = self.header.endian;
         let start = self.pos;
-        if rest_len < hdr_len {
-            return Err(CaptureError::Truncated {
-                what: "pcap record header",
-                offset: start,
-                needed: hdr_len,
-                available: rest_len,
-            });
-        }
-        let (Some(ts_sec), Some(ts_frac), Some(incl_len), Some(orig_len)) = (
-            e.u32(self.buf, start),
-            e.u32(self.buf, start + 4),
-            e.u32(self.buf, start + 8),
-            e.u32(self.buf, start + 12),
-        ) else {
+        let Some(record) = self.buf.get(start..start + hdr_len) else {
             return Err(CaptureError::Truncated {
                 what: "pcap record header",
                 offset: start,
@@ -129,6 +107,9 @@ impl<'a> PcapReader<'a> {
                 available: rest_len,
             });
         };
+        // `record` holds at least the four fields read here.
+        let rd32 = |at| self.header.endian.u32(record, at).unwrap_or(0);
+        let (ts_sec, ts_frac, incl_len, orig_len) = (rd32(0), rd32(4), rd32(8), rd32(12));
         let data_start = start + hdr_len;
         let incl = incl_len as usize;
         let Some(data) = data_start

@@ -50,18 +50,12 @@ struct Block<'a> {
 impl<'a> PcapngReader<'a> {
     /// Checks that the file starts with a valid Section Header Block.
     pub fn new(buf: &'a [u8]) -> Result<PcapngReader<'a>, CaptureError> {
-        let mut magic = [0u8; 4];
-        match buf.get(..4) {
-            Some(m) => magic.copy_from_slice(m),
-            None => {
-                return Err(CaptureError::Truncated {
-                    what: "pcapng section header block",
-                    offset: 0,
-                    needed: 28,
-                    available: buf.len(),
-                })
-            }
-        }
+        let &magic = buf.first_chunk::<4>().ok_or(CaptureError::Truncated {
+            what: "pcapng section header block",
+            offset: 0,
+            needed: 28,
+            available: buf.len(),
+        })?;
         if u32::from_le_bytes(magic) != BLOCK_SHB {
             return Err(CaptureError::UnknownFormat { magic });
         }
@@ -246,24 +240,19 @@ impl<'a> PcapngReader<'a> {
         } else {
             "pcapng enhanced packet block"
         };
-        let fields = if legacy {
-            (
-                e.u16(body, 0).map(u32::from),
-                e.u32(body, 4),
-                e.u32(body, 8),
-                e.u32(body, 12),
-                e.u32(body, 16),
-            )
+        // The obsolete Packet Block has a 16-bit interface ID (then a drop count).
+        let id = if legacy {
+            e.u16(body, 0).map(u32::from)
         } else {
-            (
-                e.u32(body, 0),
-                e.u32(body, 4),
-                e.u32(body, 8),
-                e.u32(body, 12),
-                e.u32(body, 16),
-            )
+            e.u32(body, 0)
         };
-        let (Some(id), Some(ts_hi), Some(ts_lo), Some(caplen), Some(orig_len)) = fields else {
+        let (Some(id), Some(ts_hi), Some(ts_lo), Some(caplen), Some(orig_len)) = (
+            id,
+            e.u32(body, 4),
+            e.u32(body, 8),
+            e.u32(body, 12),
+            e.u32(body, 16),
+        ) else {
             return Err(CaptureError::Truncated {
                 what,
                 offset: block.offset,

@@ -5,7 +5,7 @@ use core::net::{IpAddr, Ipv6Addr};
 use std::io::{self, Write};
 
 use crate::bytes::Endian;
-use crate::dissect::{IPPROTO_L2TP, IPPROTO_UDP};
+use crate::dissect::{ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_L2TP, IPPROTO_UDP};
 use crate::frame::{LinkType, Timestamp};
 use crate::pcap::{MAGIC_MICRO, MAGIC_NANO};
 use crate::pcapng::{BLOCK_EPB, BLOCK_IDB, BLOCK_SHB, BLOCK_SPB, BYTE_ORDER_MAGIC};
@@ -334,8 +334,8 @@ pub fn ethernet_frame(vlan_tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) 
 
 fn ethertype_for(ip: &[u8]) -> u16 {
     match ip.first().map(|b| b >> 4) {
-        Some(6) => 0x86dd,
-        _ => 0x0800,
+        Some(6) => ETHERTYPE_IPV6,
+        _ => ETHERTYPE_IPV4,
     }
 }
 

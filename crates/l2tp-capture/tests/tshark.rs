@@ -14,6 +14,7 @@ use l2tp_capture::{
     Timestamp,
 };
 use l2tp_wire::data::{self, Cookie, L2SpecType, V3DataConfig, V3DataRepr};
+use l2tp_wire::json::hex_plain as hex;
 use l2tp_wire::v2::DataRepr;
 
 fn a(s: &str) -> IpAddr {
@@ -334,10 +335,6 @@ fn v3_data_headers_match_tshark() {
         }
     }
     assert_eq!(checked, 2 * 2 * (1 + 4) * 3);
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 const V2_FIELDS: &[&str] = &[

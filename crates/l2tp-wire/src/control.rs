@@ -295,11 +295,8 @@ impl ControlHeaderRepr {
         packet.set_version(self.version);
         packet.set_length(self.length);
         packet.set_tunnel_id(self.tunnel_id);
-        match self.version {
-            Version::V2 => packet.set_session_id(self.session_id),
-            // Keep the v3 CCID bytes; no session field exists.
-            Version::V3 => {}
-        }
+        // No effect for v3, whose CCID fills the v2 session field's bytes.
+        packet.set_session_id(self.session_id);
         packet.set_ns(self.ns);
         packet.set_nr(self.nr);
         Ok(())

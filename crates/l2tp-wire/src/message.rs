@@ -323,6 +323,39 @@ pub fn compute_digest(
     }
 }
 
+/// The nonces a digest covers (RFC 3931 5.4.1): the sender's then the
+/// receiver's, or none for an SCCRQ since no nonce has been exchanged yet
+/// (empty slices add nothing to the HMAC).
+fn digest_nonces<'a>(is_sccrq: bool, sender: &'a [u8], receiver: &'a [u8]) -> [&'a [u8]; 2] {
+    if is_sccrq {
+        [&[], &[]]
+    } else {
+        [sender, receiver]
+    }
+}
+
+/// RFC 2661 4.1, RFC 3931 5.4.1: a non-ZLB message starts with the Message
+/// Type AVP, and that AVP is never hidden.
+fn check_first_avp(vendor_id: u16, attr_type: u16, hidden: bool) -> Result<()> {
+    if attr_type != AvpType::MessageType.code() {
+        return Err(Error::MessageTypeNotFirst {
+            vendor_id,
+            attr_type,
+        });
+    }
+    if hidden {
+        return Err(Error::HiddenMessageType);
+    }
+    Ok(())
+}
+
+/// RFC 3931 5.4.1 forbids hiding the Message Digest AVP; parse and emit
+/// refuse it with the same error.
+const HIDDEN_DIGEST: Error = Error::BadAvpValue {
+    avp: AvpType::MessageDigest,
+    reason: "must not be hidden",
+};
+
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -353,11 +386,11 @@ pub fn verify_digest(buf: &[u8], sec: &Security<'_>) -> Result<()> {
     }
     let ranges: Vec<Range<usize>> = digests.iter().map(|(r, _)| r.clone()).collect();
     let secret = sec.secret.unwrap_or(&[]);
-    let nonces: &[&[u8]] = if msg_type == Some(MessageType::Sccrq.to_u16()) {
-        &[]
-    } else {
-        &[sec.remote_nonce, sec.local_nonce]
-    };
+    let nonces = digest_nonces(
+        msg_type == Some(MessageType::Sccrq.to_u16()),
+        sec.remote_nonce,
+        sec.local_nonce,
+    );
     let mut last_err = Error::BadDigest;
     for (range, code) in &digests {
         let dt = match DigestType::from_code(*code) {
@@ -367,7 +400,7 @@ pub fn verify_digest(buf: &[u8], sec: &Security<'_>) -> Result<()> {
                 continue;
             }
         };
-        let want = compute_digest(dt, secret, nonces, msg, &ranges);
+        let want = compute_digest(dt, secret, &nonces, msg, &ranges);
         if msg.get(range.clone()).is_some_and(|got| ct_eq(got, &want)) {
             return Ok(());
         }
@@ -433,21 +466,8 @@ impl Message {
         tunnel_id: u32,
         session_id: u16,
     ) -> Message {
-        Message {
-            header: ControlHeaderRepr {
-                version,
-                length: HEADER_LEN as u16,
-                tunnel_id,
-                session_id: if version == Version::V2 {
-                    session_id
-                } else {
-                    0
-                },
-                ns: 0,
-                nr: 0,
-            },
-            avps: vec![Avp::new(AvpValue::MessageType(message_type))],
-        }
+        // A ZLB plus its first AVP; `to_bytes` computes the real Length.
+        Message::zlb(version, tunnel_id, session_id, 0, 0).with(AvpValue::MessageType(message_type))
     }
 
     /// A Zero-Length Body acknowledgement.
@@ -553,19 +573,7 @@ impl Message {
     /// Checks the RFC rules this codec can check without session state:
     /// Message Type first and not hidden, and every AVP the type MUST carry.
     pub fn validate(&self) -> Result<()> {
-        let Some(first) = self.avps.first() else {
-            return Ok(()); // ZLB
-        };
-        let (vendor_id, attr_type) = first.value.vendor_attr();
-        if attr_type != AvpType::MessageType.code() {
-            return Err(Error::MessageTypeNotFirst {
-                vendor_id,
-                attr_type,
-            });
-        }
-        if first.hidden {
-            return Err(Error::HiddenMessageType);
-        }
+        self.check_first()?;
         if let Some(m) = self.message_type() {
             for &req in required_avps(self.header.version, m) {
                 if !self.has(req) {
@@ -577,6 +585,17 @@ impl Message {
             }
         }
         Ok(())
+    }
+
+    /// [`check_first_avp`] on the first AVP; a ZLB has none to check.
+    fn check_first(&self) -> Result<()> {
+        match self.avps.first() {
+            Some(first) => {
+                let (vendor_id, attr_type) = first.value.vendor_attr();
+                check_first_avp(vendor_id, attr_type, first.hidden)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Parses and validates a message with no secret (hidden AVPs fail).
@@ -601,24 +620,13 @@ impl Message {
         for (i, raw) in avp::iter(body).enumerate() {
             let raw = raw?;
             if i == 0 {
-                if raw.attr_type != AvpType::MessageType.code() {
-                    return Err(Error::MessageTypeNotFirst {
-                        vendor_id: raw.vendor_id,
-                        attr_type: raw.attr_type,
-                    });
-                }
-                if raw.hidden {
-                    return Err(Error::HiddenMessageType);
-                }
+                check_first_avp(raw.vendor_id, raw.attr_type, raw.hidden)?;
             }
             if raw.hidden
                 && raw.vendor_id == IETF_VENDOR
                 && raw.attr_type == AvpType::MessageDigest.code()
             {
-                return Err(Error::BadAvpValue {
-                    avp: AvpType::MessageDigest,
-                    reason: "must not be hidden",
-                });
+                return Err(HIDDEN_DIGEST);
             }
             let clear;
             let value_bytes: &[u8] = if raw.hidden {
@@ -660,18 +668,7 @@ impl Message {
     /// (with the latest preceding Random Vector, no padding) and filling in
     /// every Message Digest AVP. Errors if Message Type is not first.
     pub fn to_bytes(&self, sec: &Security<'_>) -> Result<Vec<u8>> {
-        if let Some(first) = self.avps.first() {
-            let (vendor_id, attr_type) = first.value.vendor_attr();
-            if attr_type != AvpType::MessageType.code() {
-                return Err(Error::MessageTypeNotFirst {
-                    vendor_id,
-                    attr_type,
-                });
-            }
-            if first.hidden {
-                return Err(Error::HiddenMessageType);
-            }
-        }
+        self.check_first()?;
         let mut hiding_key = HidingKey::new(self.header.version, sec.secret);
         let mut out = vec![0u8; HEADER_LEN];
         let mut rv: Option<Vec<u8>> = None;
@@ -685,10 +682,7 @@ impl Message {
             a.value.encode(&mut value);
             let is_digest = vendor_id == IETF_VENDOR && attr_type == AvpType::MessageDigest.code();
             if is_digest && a.hidden {
-                return Err(Error::BadAvpValue {
-                    avp: AvpType::MessageDigest,
-                    reason: "must not be hidden",
-                });
+                return Err(HIDDEN_DIGEST);
             }
             if is_digest && !value.is_empty() {
                 let dt = match &a.value {
@@ -742,15 +736,15 @@ impl Message {
         header.emit_bytes(&mut out)?;
         if !digests.is_empty() {
             let secret = sec.secret.unwrap_or(&[]);
-            let nonces: &[&[u8]] = if self.message_type() == Some(MessageType::Sccrq) {
-                &[]
-            } else {
-                &[sec.local_nonce, sec.remote_nonce]
-            };
+            let nonces = digest_nonces(
+                self.message_type() == Some(MessageType::Sccrq),
+                sec.local_nonce,
+                sec.remote_nonce,
+            );
             let ranges: Vec<Range<usize>> = digests.iter().map(|(r, _)| r.clone()).collect();
             for (r, dt) in &digests {
                 let Some(dt) = dt else { continue };
-                let d = compute_digest(*dt, secret, nonces, &out, &ranges);
+                let d = compute_digest(*dt, secret, &nonces, &out, &ranges);
                 if let Some(dst) = out.get_mut(r.clone()) {
                     dst.copy_from_slice(&d);
                 }

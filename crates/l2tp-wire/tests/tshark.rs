@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{ipv4, ipv4_udp, scratch, tshark, write_pcap, A, B};
+use common::{ipv4_udp, scratch, tshark, write_pcap, A, B};
+use l2tp_capture::{ip_packet, IPPROTO_L2TP};
+use l2tp_wire::json::hex_plain;
 use l2tp_wire::message::{Message, Security};
 use l2tp_wire::testing::{v2_messages, v3_messages, Sender, SAMPLE_SECRET};
 
@@ -99,16 +101,15 @@ fn v3_frames(over_ip: bool) -> (Vec<Vec<u8>>, Vec<Expect>) {
     let mut frames = Vec::new();
     let mut expect = Vec::new();
     for (name, sender, m) in v3_messages() {
-        let b = m.to_bytes(&sender.security()).unwrap();
         let (s, d) = match sender {
             Sender::A => (A, B),
             Sender::B => (B, A),
         };
         frames.push(if over_ip {
-            let mut p = vec![0u8; 4];
-            p.extend_from_slice(&b);
-            ipv4(s, d, 115, &p)
+            let b = m.to_bytes_ip(&sender.security()).unwrap();
+            ip_packet(s, d, IPPROTO_L2TP, &b)
         } else {
+            let b = m.to_bytes(&sender.security()).unwrap();
             ipv4_udp(s, d, &b)
         });
         expect.push(Expect { name, msg: m });
@@ -165,15 +166,15 @@ fn tshark_flags_a_corrupted_digest() {
     assert_eq!(flagged, 1, "tshark should flag exactly the corrupted frame");
 }
 
-fn l2tp_wire_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// An Ethernet frame carrying a tiny IPv4/UDP packet, as a pseudowire
 /// payload.
 fn eth_frame() -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-    f.extend_from_slice(&ipv4_udp([198, 18, 1, 1], [198, 18, 1, 2], b"hello"));
+    f.extend_from_slice(&ipv4_udp(
+        [198, 18, 1, 1].into(),
+        [198, 18, 1, 2].into(),
+        b"hello",
+    ));
     f
 }
 
@@ -206,7 +207,7 @@ fn tshark_decodes_v3_and_v2_data_headers() {
             r.emit(encap, &mut pkt).unwrap();
             pkt.extend_from_slice(&payload);
             frames.push(match encap {
-                Encap::Ip => ipv4(s, d, 115, &pkt),
+                Encap::Ip => ip_packet(s, d, IPPROTO_L2TP, &pkt),
                 Encap::Udp => ipv4_udp(s, d, &pkt),
             });
         }
@@ -247,7 +248,7 @@ fn tshark_decodes_v3_and_v2_data_headers() {
             assert_eq!(c[0], format!("0x{:08x}", r.session_id), "{encap:?} {row}");
             assert_eq!(
                 c[1].replace(':', ""),
-                l2tp_wire_hex(r.cookie.as_bytes()),
+                hex_plain(r.cookie.as_bytes()),
                 "{encap:?} {row}"
             );
             assert_eq!(c[2], "1", "{row}");
