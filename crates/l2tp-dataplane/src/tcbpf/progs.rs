@@ -366,6 +366,18 @@ pub fn egress(tx_map: i32, stats: i32) -> Vec<Insn> {
     a.mov(R5, 0);
     a.call(SKB_STORE_BYTES);
     a.jmp(Cond::Ne, R0, 0, drop);
+    // The outer MAC addresses: neighbour output writes the real ones, but
+    // bpf_redirect_neigh drops a packet whose (old) destination is
+    // multicast, which the host's own header is for ND, mDNS... frames.
+    a.st(Size::DW, FP, E_IHL, 0);
+    a.st(Size::DW, FP, E_SEGS, 0);
+    a.movr(R1, R6);
+    a.mov(R2, 0);
+    a.movr(R3, FP).alu(Alu::Add, R3, i32::from(E_IHL));
+    a.mov(R4, 12);
+    a.mov(R5, 0);
+    a.call(SKB_STORE_BYTES);
+    a.jmp(Cond::Ne, R0, 0, drop);
 
     a.ldx(Size::DW, R8, FP, E_PKTS);
     a.ldx(Size::DW, R9, FP, E_BYTES);
