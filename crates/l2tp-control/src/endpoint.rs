@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use l2tp_wire::avp::AvpValue;
+use l2tp_wire::avp::{AvpType, AvpValue};
 use l2tp_wire::control::{strip_ip_prefix, ControlHeaderRepr, Version};
 use l2tp_wire::data::{Cookie, Encap, L2SpecType};
 use l2tp_wire::message::{verify_digest, Message, MessageType, Security};
@@ -33,6 +33,25 @@ pub struct Transmit {
 
 /// Attempts at drawing a free random ID before giving up.
 const ID_ATTEMPTS: usize = 64;
+
+/// A non-zero ID not `in_use`: the configured one, or a random one.
+fn pick_id(
+    rng: &mut dyn Rng,
+    preferred: Option<u32>,
+    field: &'static str,
+    in_use: impl Fn(u32) -> bool,
+) -> Result<u32, Error> {
+    if let Some(id) = preferred {
+        if id == 0 || in_use(id) {
+            return Err(Error::IdInUse { field, id });
+        }
+        return Ok(id);
+    }
+    (0..ID_ATTEMPTS)
+        .map(|_| rng.next_u32())
+        .find(|&id| id != 0 && !in_use(id))
+        .ok_or(Error::IdsExhausted { field })
+}
 
 /// State every connection needs a handle on: randomness, output queues,
 /// the session ID space (unique per endpoint: over IP the data plane
@@ -87,23 +106,8 @@ impl Shared {
     }
 
     pub fn alloc_session_id(&mut self, preferred: Option<u32>) -> Result<u32, Error> {
-        if let Some(id) = preferred {
-            if id == 0 || self.session_ids.contains_key(&id) {
-                return Err(Error::IdInUse {
-                    field: "local_session_id",
-                    id,
-                });
-            }
-            return Ok(id);
-        }
-        for _ in 0..ID_ATTEMPTS {
-            let id = self.rng.next_u32();
-            if id != 0 && !self.session_ids.contains_key(&id) {
-                return Ok(id);
-            }
-        }
-        Err(Error::IdsExhausted {
-            field: "local_session_id",
+        pick_id(&mut *self.rng, preferred, "local_session_id", |id| {
+            self.session_ids.contains_key(&id)
         })
     }
 
@@ -157,94 +161,80 @@ impl Shared {
     }
 }
 
+fn require(ok: bool, field: &'static str, reason: &'static str) -> Result<(), Error> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig { field, reason })
+    }
+}
+
 pub(crate) fn validate_tunnel(cfg: &TunnelConfig) -> Result<(), Error> {
-    if cfg.host_name.is_empty() {
-        return Err(Error::InvalidConfig {
-            field: "host_name",
-            reason: "must be at least one octet",
-        });
-    }
-    if cfg.pw_capabilities.is_empty() {
-        return Err(Error::InvalidConfig {
-            field: "pw_capabilities",
-            reason: "must list at least one pseudowire type",
-        });
-    }
-    if cfg.reliable.receive_window == 0 {
-        return Err(Error::InvalidConfig {
-            field: "reliable.receive_window",
-            reason: "must be at least 1",
-        });
-    }
+    let r = &cfg.reliable;
+    require(
+        !cfg.host_name.is_empty(),
+        "host_name",
+        "must be at least one octet",
+    )?;
+    require(
+        !cfg.pw_capabilities.is_empty(),
+        "pw_capabilities",
+        "must list at least one pseudowire type",
+    )?;
+    require(
+        r.receive_window != 0,
+        "reliable.receive_window",
+        "must be at least 1",
+    )?;
     // Bounded so that `Instant + duration` can never overflow.
     let day = Duration::from_secs(86_400);
-    let r = &cfg.reliable;
     for (field, d) in [
         ("reliable.initial_timeout", r.initial_timeout),
         ("reliable.max_timeout", r.max_timeout),
         ("reliable.ack_delay", r.ack_delay),
         ("hello_interval", cfg.hello_interval.unwrap_or_default()),
     ] {
-        if d > day {
-            return Err(Error::InvalidConfig {
-                field,
-                reason: "must not exceed one day",
-            });
-        }
+        require(d <= day, field, "must not exceed one day")?;
     }
-    if r.max_retries > 1000 {
-        return Err(Error::InvalidConfig {
-            field: "reliable.max_retries",
-            reason: "must not exceed 1000",
-        });
-    }
-    if cfg.reliable.initial_timeout.is_zero() {
-        return Err(Error::InvalidConfig {
-            field: "reliable.initial_timeout",
-            reason: "must be non-zero",
-        });
-    }
-    if cfg.local_id == Some(0) {
-        return Err(Error::InvalidConfig {
-            field: "local_id",
-            reason: "0 is reserved",
-        });
-    }
-    if cfg.hello_interval.is_some_and(|d| d.is_zero()) {
-        return Err(Error::InvalidConfig {
-            field: "hello_interval",
-            reason: "must be non-zero (use None to disable)",
-        });
-    }
-    if cfg.hello_interval.is_some_and(|d| cfg.hello_jitter >= d) {
-        return Err(Error::InvalidConfig {
-            field: "hello_jitter",
-            reason: "must be shorter than hello_interval",
-        });
-    }
-    Ok(())
+    require(
+        r.max_retries <= 1000,
+        "reliable.max_retries",
+        "must not exceed 1000",
+    )?;
+    require(
+        !r.initial_timeout.is_zero(),
+        "reliable.initial_timeout",
+        "must be non-zero",
+    )?;
+    require(cfg.local_id != Some(0), "local_id", "0 is reserved")?;
+    require(
+        cfg.hello_interval.is_none_or(|d| !d.is_zero()),
+        "hello_interval",
+        "must be non-zero (use None to disable)",
+    )?;
+    require(
+        cfg.hello_interval.is_none_or(|d| cfg.hello_jitter < d),
+        "hello_jitter",
+        "must be shorter than hello_interval",
+    )
 }
 
 pub(crate) fn validate_session(cfg: &SessionConfig) -> Result<(), Error> {
-    if !matches!(cfg.cookie_len, 0 | 4 | 8) {
-        return Err(Error::InvalidConfig {
-            field: "cookie_len",
-            reason: "must be 0, 4 or 8",
-        });
-    }
-    if cfg.sequencing != DataSequencing::None && cfg.l2spec == L2SpecType::None {
-        return Err(Error::InvalidConfig {
-            field: "sequencing",
-            reason: "needs the default L2-Specific Sublayer to carry sequence numbers",
-        });
-    }
-    if cfg.local_session_id == Some(0) {
-        return Err(Error::InvalidConfig {
-            field: "local_session_id",
-            reason: "0 is reserved",
-        });
-    }
-    Ok(())
+    require(
+        matches!(cfg.cookie_len, 0 | 4 | 8),
+        "cookie_len",
+        "must be 0, 4 or 8",
+    )?;
+    require(
+        cfg.sequencing == DataSequencing::None || cfg.l2spec != L2SpecType::None,
+        "sequencing",
+        "needs the default L2-Specific Sublayer to carry sequence numbers",
+    )?;
+    require(
+        cfg.local_session_id != Some(0),
+        "local_session_id",
+        "0 is reserved",
+    )
 }
 
 /// A sans-IO L2TPv3 LCCE: feed it datagrams, timeouts and commands; take
@@ -386,7 +376,6 @@ impl Endpoint {
             peer_seq: DataSequencing::None,
             serial,
             peer_circuit: 0,
-            up: false,
         };
         t.add_session(&mut self.sh, handle, s);
         t.flush(&mut self.sh, now);
@@ -634,22 +623,9 @@ impl Endpoint {
     }
 
     fn alloc_ccid(&mut self, preferred: Option<u32>) -> Result<u32, Error> {
-        if let Some(id) = preferred {
-            if id == 0 || self.by_ccid.contains_key(&id) {
-                return Err(Error::IdInUse {
-                    field: "local_id",
-                    id,
-                });
-            }
-            return Ok(id);
-        }
-        for _ in 0..ID_ATTEMPTS {
-            let id = self.sh.rng.next_u32();
-            if id != 0 && !self.by_ccid.contains_key(&id) {
-                return Ok(id);
-            }
-        }
-        Err(Error::IdsExhausted { field: "local_id" })
+        pick_id(&mut *self.sh.rng, preferred, "local_id", |id| {
+            self.by_ccid.contains_key(&id)
+        })
     }
 
     fn deliver_to(
@@ -848,7 +824,7 @@ impl Endpoint {
         let hello = PeerHello {
             host_name: msg.host_name().unwrap_or_default(),
             router_id: msg.router_id().unwrap_or(0),
-            vendor_name: match msg.get(l2tp_wire::avp::AvpType::VendorName) {
+            vendor_name: match msg.get(AvpType::VendorName) {
                 Some(AvpValue::VendorName(v)) => Some(v.clone()),
                 _ => None,
             },
@@ -895,10 +871,7 @@ impl Endpoint {
         peer_ccid: u32,
         cfg: &TunnelConfig,
     ) -> bool {
-        let has_digest = msg
-            .avps
-            .iter()
-            .any(|a| matches!(a.value, AvpValue::MessageDigest { .. }));
+        let has_digest = msg.has(AvpType::MessageDigest);
         // Which secret the digest (if any) must verify under, or why the
         // two ends disagree about authenticating at all.
         let security = match (&cfg.auth, msg.nonce().is_some()) {

@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use l2tp_wire::avp::circuit_status;
 pub use l2tp_wire::avp::CallErrors;
+use l2tp_wire::avp::{circuit_status, ResultCodeValue};
 use l2tp_wire::data::{Cookie, L2SpecType};
 
 use crate::config::{CallType, DataSequencing};
@@ -32,6 +32,15 @@ impl ResultInfo {
             result,
             error,
             message: message.map(str::to_string),
+        }
+    }
+
+    /// What a peer's StopCCN or CDN said; an empty message is no message.
+    pub(crate) fn received(r: &ResultCodeValue) -> Self {
+        ResultInfo {
+            result: r.result,
+            error: r.error,
+            message: (!r.message.is_empty()).then(|| r.message_text()),
         }
     }
 }

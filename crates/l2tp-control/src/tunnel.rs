@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use l2tp_wire::avp::{AvpValue, CallErrors};
+use l2tp_wire::avp::{AvpType, AvpValue, CallErrors};
 use l2tp_wire::control::{ControlHeaderRepr, Version};
 use l2tp_wire::data::{Cookie, L2SpecType};
 use l2tp_wire::message::{verify_digest, DigestType, Message, MessageType, Security};
@@ -76,8 +76,13 @@ pub(crate) struct Session {
     pub peer_seq: DataSequencing,
     pub serial: u32,
     pub peer_circuit: u16,
-    /// SessionUp was reported.
-    pub up: bool,
+}
+
+impl Session {
+    /// SessionUp was reported: a session never leaves `Established`.
+    pub fn is_up(&self) -> bool {
+        self.state == SessionState::Established
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -99,8 +104,14 @@ struct Counters {
     encode_errors: u64,
 }
 
-/// Outcome of a StopCCN/CDN-worthy problem: the Result Code to send.
-type Problem = (u16, Option<u16>, String);
+/// The Result Code of a StopCCN or CDN we send because of a problem.
+fn problem(result: u16, error: Option<u16>, message: impl Into<String>) -> ResultInfo {
+    ResultInfo {
+        result,
+        error,
+        message: Some(message.into()),
+    }
+}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -120,36 +131,24 @@ fn digest_type(a: DigestAlgorithm) -> DigestType {
     }
 }
 
-/// The session messages this LCCE implements: the session-scoped ones of
-/// RFC 3931 (`MessageType::is_session_scoped` also counts RFC 5515's
-/// CSUN/CSURQ, which we do not speak).
+/// The session messages this LCCE implements: all session-scoped ones but
+/// RFC 5515's CSUN/CSURQ, which we do not speak.
 fn is_handled_session_message(t: MessageType) -> bool {
-    matches!(
-        t,
-        MessageType::Icrq
-            | MessageType::Icrp
-            | MessageType::Iccn
-            | MessageType::Ocrq
-            | MessageType::Ocrp
-            | MessageType::Occn
-            | MessageType::Cdn
-            | MessageType::Wen
-            | MessageType::Sli
-    )
+    t.is_session_scoped() && !matches!(t, MessageType::Csun | MessageType::Csurq)
 }
 
 /// Sublayer, sequencing and cookie a peer asked for (each if present).
 type PeerDataParams = (Option<L2SpecType>, Option<DataSequencing>, Option<Cookie>);
 
 /// Reads what the state machines need from a session message's sublayer,
-/// sequencing and cookie AVPs; an unusable combination is a CDN reason.
-fn peer_data_params(msg: &Message) -> Result<PeerDataParams, Problem> {
+/// sequencing and cookie AVPs; an unusable value is a CDN reason.
+fn peer_data_params(msg: &Message) -> Result<PeerDataParams, ResultInfo> {
     let l2 = match msg.l2_specific_sublayer() {
         None => None,
         Some(0) => Some(L2SpecType::None),
         Some(1) => Some(L2SpecType::Default),
         Some(v) => {
-            return Err((
+            return Err(problem(
                 CdnResult::GeneralError.to_u16(),
                 Some(ErrorCode::OutOfRange.to_u16()),
                 format!("unsupported L2-Specific Sublayer type {v}"),
@@ -158,6 +157,19 @@ fn peer_data_params(msg: &Message) -> Result<PeerDataParams, Problem> {
     };
     let seq = msg.data_sequencing().map(DataSequencing::from_u16);
     Ok((l2, seq, msg.assigned_cookie()))
+}
+
+/// Sequence numbers travel in the L2-Specific Sublayer, so the peer cannot
+/// ask for them on data that has none (RFC 3931 5.4.4).
+fn check_peer_sequencing(l2: L2SpecType, seq: DataSequencing) -> Result<(), ResultInfo> {
+    if seq != DataSequencing::None && l2 == L2SpecType::None {
+        return Err(problem(
+            CdnResult::SequencingWithoutSublayer.to_u16(),
+            None,
+            "sequencing requested without an L2-Specific Sublayer",
+        ));
+    }
+    Ok(())
 }
 
 /// Builds a monitoring summary of a message.
@@ -200,7 +212,6 @@ pub(crate) struct Tunnel {
     local_nonce: Vec<u8>,
     peer_nonce: Vec<u8>,
     peer_info: PeerInfo,
-    peer_window: Option<u16>,
     pub sessions: BTreeMap<SessionHandle, Session>,
     /// The peer's Session IDs, for reverse lookups and duplicate requests.
     by_remote: HashMap<u32, SessionHandle>,
@@ -211,8 +222,8 @@ pub(crate) struct Tunnel {
     last_hello: Instant,
     hello_jitter: Duration,
     close_at: Option<Instant>,
+    /// When the connection came up (and TunnelUp was reported).
     established_at: Option<Instant>,
-    up_reported: bool,
     down_reported: bool,
     /// The owner holds this handle (it called `connect`, or our SCCRQ lost
     /// a tie and the handle moved here), so it must hear about the end.
@@ -257,7 +268,6 @@ impl Tunnel {
             local_nonce,
             peer_nonce: Vec::new(),
             peer_info: PeerInfo::default(),
-            peer_window: None,
             sessions: BTreeMap::new(),
             by_remote: HashMap::new(),
             to_start: VecDeque::new(),
@@ -266,7 +276,6 @@ impl Tunnel {
             hello_jitter,
             close_at: None,
             established_at: None,
-            up_reported: false,
             down_reported: false,
             owner_knows: initiator,
             flush_pending: false,
@@ -371,7 +380,7 @@ impl Tunnel {
             serial_number: s.serial,
             call: s.cfg.call,
             initiator: s.initiator,
-            peer_circuit_active: s.peer_circuit & CircuitStatus::ACTIVE != 0,
+            peer_circuit_active: CircuitStatus(s.peer_circuit).active(),
             peer: self.peer,
             local_tunnel_id: self.local_id,
             peer_tunnel_id: self.peer_id,
@@ -620,7 +629,7 @@ impl Tunnel {
     // ----- teardown -------------------------------------------------------
 
     fn report_down(&mut self, sh: &mut Shared, reason: TunnelDownReason) {
-        if !self.down_reported && (self.owner_knows || self.up_reported) {
+        if !self.down_reported && (self.owner_knows || self.established_at.is_some()) {
             sh.events.push_back(Event::TunnelDown {
                 tunnel: self.handle,
                 reason,
@@ -629,19 +638,31 @@ impl Tunnel {
         self.down_reported = true;
     }
 
+    /// Releases a removed session's ID and tells the owner, if it knows
+    /// of the session (it opened it or saw it up).
+    fn session_gone(
+        &self,
+        sh: &mut Shared,
+        h: SessionHandle,
+        s: &Session,
+        reason: SessionDownReason,
+    ) {
+        sh.unregister_session(s.local_id, h);
+        if s.initiator || s.is_up() {
+            sh.events.push_back(Event::SessionDown {
+                tunnel: self.handle,
+                session: h,
+                reason,
+            });
+        }
+    }
+
     fn drop_all_sessions(&mut self, sh: &mut Shared, reason: SessionDownReason) {
         let sessions = std::mem::take(&mut self.sessions);
         self.by_remote.clear();
         self.to_start.clear();
-        for (h, s) in sessions {
-            sh.unregister_session(s.local_id, h);
-            if s.initiator || s.up {
-                sh.events.push_back(Event::SessionDown {
-                    tunnel: self.handle,
-                    session: h,
-                    reason: reason.clone(),
-                });
-            }
+        for (h, s) in &sessions {
+            self.session_gone(sh, *h, s, reason.clone());
         }
     }
 
@@ -669,25 +690,17 @@ impl Tunnel {
     }
 
     /// Tears down because of a protocol problem, telling the peer why.
-    fn fail(&mut self, sh: &mut Shared, now: Instant, p: Problem) {
-        let r = ResultInfo {
-            result: p.0,
-            error: p.1,
-            message: Some(p.2),
-        };
+    fn fail(&mut self, sh: &mut Shared, now: Instant, r: ResultInfo) {
         self.close(sh, now, r.clone(), TunnelDownReason::Error(r));
     }
 
     fn fsm_error(&mut self, sh: &mut Shared, now: Instant, what: &str) {
-        self.fail(
-            sh,
-            now,
-            (
-                StopCcnResult::FsmError.to_u16(),
-                None,
-                format!("{what} not expected in state {:?}", self.state),
-            ),
+        let r = problem(
+            StopCcnResult::FsmError.to_u16(),
+            None,
+            format!("{what} not expected in state {:?}", self.state),
         );
+        self.fail(sh, now, r);
     }
 
     fn fail_timeout(&mut self, sh: &mut Shared) {
@@ -705,11 +718,6 @@ impl Tunnel {
 
     fn peer_closed(&mut self, sh: &mut Shared, now: Instant, msg: &Message) {
         let r = msg.result_code().unwrap_or_default();
-        let info = ResultInfo {
-            result: r.result,
-            error: r.error,
-            message: (!r.message.is_empty()).then(|| r.message_text()),
-        };
         if self.state == TunnelState::WaitCtlReply
             && self.tie_breaker.is_some()
             && r.result == StopCcnResult::AlreadyExists.to_u16()
@@ -719,7 +727,7 @@ impl Tunnel {
             return;
         }
         self.drop_all_sessions(sh, SessionDownReason::TunnelDown);
-        self.report_down(sh, TunnelDownReason::PeerStopCcn(info));
+        self.report_down(sh, TunnelDownReason::PeerStopCcn(ResultInfo::received(&r)));
         self.rel.abandon();
         self.rel.ack_now(now);
         self.state = TunnelState::Lingering;
@@ -748,46 +756,15 @@ impl Tunnel {
             self.counters.wrong_source += 1;
             return;
         }
-        let secret = self.cfg.auth.as_ref().map(|a| a.secret.clone());
         let parsed = Message::parse_with(
             buf,
             &Security {
-                secret: secret.as_deref(),
+                secret: self.cfg.auth.as_ref().map(|a| a.secret.as_slice()),
                 ..Security::default()
             },
         );
         // Authentication comes before using anything in the message.
-        if hdr.is_zlb() {
-            if self.auth() {
-                self.counters.bad_digest += 1;
-                return;
-            }
-        } else if let Some(secret) = &secret {
-            let mut remote_nonce = self.peer_nonce.clone();
-            if self.state == TunnelState::WaitCtlReply {
-                // The SCCRP brings the nonce its digest is keyed with.
-                if let Ok(m) = &parsed {
-                    if m.message_type() == Some(MessageType::Sccrp) {
-                        remote_nonce = m.nonce().unwrap_or_default();
-                    }
-                }
-            }
-            let sec = Security {
-                secret: Some(secret),
-                local_nonce: &self.local_nonce,
-                remote_nonce: &remote_nonce,
-            };
-            if verify_digest(buf, &sec).is_err() {
-                self.counters.bad_digest += 1;
-                return;
-            }
-        } else if parsed.as_ref().is_ok_and(|m| {
-            m.avps
-                .iter()
-                .any(|a| matches!(a.value, AvpValue::MessageDigest { .. }))
-        }) && verify_digest(buf, &Security::default()).is_err()
-        {
-            // Unauthenticated integrity check (RFC 3931 4.3).
+        if !self.authentic(hdr, buf, &parsed) {
             self.counters.bad_digest += 1;
             return;
         }
@@ -845,6 +822,41 @@ impl Tunnel {
         }
     }
 
+    /// Whether a datagram may be used at all: with a secret every message
+    /// must carry a digest that verifies under it (RFC 3931 4.3, 5.4.1);
+    /// without one, a digest the peer sent anyway must still verify.
+    fn authentic(
+        &self,
+        hdr: &ControlHeaderRepr,
+        buf: &[u8],
+        parsed: &l2tp_wire::Result<Message>,
+    ) -> bool {
+        let Some(auth) = &self.cfg.auth else {
+            return !parsed.as_ref().is_ok_and(|m| m.has(AvpType::MessageDigest))
+                || verify_digest(buf, &Security::default()).is_ok();
+        };
+        if hdr.is_zlb() {
+            // ZLBs are not allowed with authentication (RFC 3931 6.15).
+            return false;
+        }
+        // The SCCRP brings the nonce its digest is keyed with.
+        let sccrp_nonce = match parsed {
+            Ok(m)
+                if self.state == TunnelState::WaitCtlReply
+                    && m.message_type() == Some(MessageType::Sccrp) =>
+            {
+                Some(m.nonce().unwrap_or_default())
+            }
+            _ => None,
+        };
+        let sec = Security {
+            secret: Some(&auth.secret),
+            local_nonce: &self.local_nonce,
+            remote_nonce: sccrp_nonce.as_deref().unwrap_or(&self.peer_nonce),
+        };
+        verify_digest(buf, &sec).is_ok()
+    }
+
     fn process(&mut self, sh: &mut Shared, now: Instant, inbound: Inbound) {
         if matches!(
             self.state,
@@ -863,15 +875,12 @@ impl Tunnel {
                     | l2tp_wire::Error::BadHiddenLength { .. } => ErrorCode::BadLength,
                     _ => ErrorCode::OutOfRange,
                 };
-                self.fail(
-                    sh,
-                    now,
-                    (
-                        StopCcnResult::GeneralError.to_u16(),
-                        Some(code.to_u16()),
-                        format!("malformed control message: {e}"),
-                    ),
+                let r = problem(
+                    StopCcnResult::GeneralError.to_u16(),
+                    Some(code.to_u16()),
+                    format!("malformed control message: {e}"),
                 );
+                self.fail(sh, now, r);
                 return;
             }
         };
@@ -888,15 +897,12 @@ impl Tunnel {
             // RFC 3931 5.4.1: an unknown mandatory message type clears the
             // connection; otherwise it is ignored.
             if mandatory_type {
-                self.fail(
-                    sh,
-                    now,
-                    (
-                        StopCcnResult::GeneralError.to_u16(),
-                        Some(ErrorCode::OutOfRange.to_u16()),
-                        format!("unknown mandatory message type {n}"),
-                    ),
+                let r = problem(
+                    StopCcnResult::GeneralError.to_u16(),
+                    Some(ErrorCode::OutOfRange.to_u16()),
+                    format!("unknown mandatory message type {n}"),
                 );
+                self.fail(sh, now, r);
             }
             return;
         }
@@ -906,13 +912,13 @@ impl Tunnel {
         if let Some(bad) = msg.unknown_mandatory() {
             let (v, a) = bad.value.vendor_attr();
             // RFC 3931 5.2: Result Code 2 (CDN and StopCCN alike), Error 8.
-            let p = (
+            let p = problem(
                 CdnResult::GeneralError.to_u16(),
                 Some(ErrorCode::UnknownMandatoryAvp.to_u16()),
                 format!("unknown mandatory AVP: vendor {v} attribute {a}"),
             );
             if mt.is_session_scoped() {
-                self.session_problem(sh, now, mt, &msg, p);
+                self.session_problem(sh, mt, &msg, p);
             } else {
                 self.fail(sh, now, p);
             }
@@ -926,49 +932,45 @@ impl Tunnel {
             MessageType::Hello | MessageType::Ack => {}
             t if is_handled_session_message(t) => {
                 if self.state == TunnelState::Established {
-                    self.on_session_message(sh, now, t, &msg);
+                    self.on_session_message(sh, t, &msg);
                 } else {
                     self.fsm_error(sh, now, t.name());
                 }
             }
-            t => {
-                if mandatory_type {
-                    self.fail(
-                        sh,
-                        now,
-                        (
-                            StopCcnResult::GeneralError.to_u16(),
-                            Some(ErrorCode::OutOfRange.to_u16()),
-                            format!("unsupported message type {}", t.name()),
-                        ),
-                    );
-                }
+            t if mandatory_type => {
+                let r = problem(
+                    StopCcnResult::GeneralError.to_u16(),
+                    Some(ErrorCode::OutOfRange.to_u16()),
+                    format!("unsupported message type {}", t.name()),
+                );
+                self.fail(sh, now, r);
             }
+            _ => {}
         }
     }
 
-    fn learn_peer(&mut self, msg: &Message) -> Result<(), Problem> {
+    fn learn_peer(&mut self, msg: &Message) -> Result<(), ResultInfo> {
         let id = msg.assigned_control_connection_id().unwrap_or(0);
         if id == 0 {
-            return Err((
+            return Err(problem(
                 StopCcnResult::GeneralError.to_u16(),
                 Some(ErrorCode::OutOfRange.to_u16()),
-                "Assigned Control Connection ID is 0".to_string(),
+                "Assigned Control Connection ID is 0",
             ));
         }
         match (self.auth(), msg.nonce()) {
             (true, None) => {
-                return Err((
+                return Err(problem(
                     StopCcnResult::NotAuthorized.to_u16(),
                     None,
-                    "control message authentication required".to_string(),
+                    "control message authentication required",
                 ))
             }
             (false, Some(_)) => {
-                return Err((
+                return Err(problem(
                     StopCcnResult::NotAuthorized.to_u16(),
                     None,
-                    "no shared secret configured for control message authentication".to_string(),
+                    "no shared secret configured for control message authentication",
                 ))
             }
             (true, Some(n)) => self.peer_nonce = n,
@@ -978,7 +980,7 @@ impl Tunnel {
         self.peer_info = PeerInfo {
             host_name: msg.host_name().map(|h| text(&h)),
             router_id: msg.router_id(),
-            vendor_name: match msg.get(l2tp_wire::avp::AvpType::VendorName) {
+            vendor_name: match msg.get(AvpType::VendorName) {
                 Some(AvpValue::VendorName(v)) => Some(text(v)),
                 _ => None,
             },
@@ -987,7 +989,6 @@ impl Tunnel {
         let w = msg
             .receive_window_size()
             .unwrap_or(crate::reliable::DEFAULT_PEER_WINDOW);
-        self.peer_window = Some(w);
         self.rel.set_peer_window(w);
         Ok(())
     }
@@ -1040,7 +1041,6 @@ impl Tunnel {
     fn established(&mut self, sh: &mut Shared, now: Instant) {
         self.state = TunnelState::Established;
         self.established_at = Some(now);
-        self.up_reported = true;
         self.last_hello = now;
         sh.events.push_back(Event::TunnelUp {
             tunnel: self.handle,
@@ -1123,14 +1123,7 @@ impl Tunnel {
             if self.by_remote.get(&s.remote_id) == Some(&h) {
                 self.by_remote.remove(&s.remote_id);
             }
-            sh.unregister_session(s.local_id, h);
-            if s.initiator || s.up {
-                sh.events.push_back(Event::SessionDown {
-                    tunnel: self.handle,
-                    session: h,
-                    reason,
-                });
-            }
+            self.session_gone(sh, h, &s, reason);
         }
     }
 
@@ -1170,7 +1163,6 @@ impl Tunnel {
             return;
         };
         s.state = SessionState::Established;
-        s.up = true;
         let s = s.clone();
         sh.events.push_back(Event::SessionUp {
             tunnel: self.handle,
@@ -1180,14 +1172,9 @@ impl Tunnel {
     }
 
     /// Sends a CDN for a session we know and reports it down.
-    fn session_fail(&mut self, sh: &mut Shared, h: SessionHandle, p: Problem) {
+    fn session_fail(&mut self, sh: &mut Shared, h: SessionHandle, r: ResultInfo) {
         let Some(s) = self.sessions.get(&h) else {
             return;
-        };
-        let r = ResultInfo {
-            result: p.0,
-            error: p.1,
-            message: Some(p.2),
         };
         let m = self.cdn(s.local_id, s.remote_id, &r);
         self.rel.send(m);
@@ -1196,12 +1183,7 @@ impl Tunnel {
 
     /// Refuses a session request with a CDN. The CDN must carry a Local
     /// Session ID, so a throw-away one is drawn (never registered).
-    fn reject_request(&mut self, sh: &mut Shared, peer_sid: u32, p: Problem) {
-        let r = ResultInfo {
-            result: p.0,
-            error: p.1,
-            message: Some(p.2),
-        };
+    fn reject_request(&mut self, sh: &mut Shared, peer_sid: u32, r: ResultInfo) {
         let local = sh.throwaway_session_id();
         let m = self.cdn(local, peer_sid, &r);
         self.rel.send(m);
@@ -1220,45 +1202,27 @@ impl Tunnel {
 
     /// A session message that must be refused (e.g. an unknown mandatory
     /// AVP): CDN for the session it belongs to.
-    fn session_problem(
-        &mut self,
-        sh: &mut Shared,
-        _now: Instant,
-        mt: MessageType,
-        msg: &Message,
-        p: Problem,
-    ) {
+    fn session_problem(&mut self, sh: &mut Shared, mt: MessageType, msg: &Message, r: ResultInfo) {
         match mt {
             MessageType::Icrq | MessageType::Ocrq => {
                 let peer_sid = msg.local_session_id().unwrap_or(0);
-                self.reject_request(sh, peer_sid, p);
+                self.reject_request(sh, peer_sid, r);
             }
             MessageType::Cdn => {
                 // The peer is dropping it anyway.
                 if let Some(h) = self.find_session(sh, msg) {
-                    let r = ResultInfo {
-                        result: p.0,
-                        error: p.1,
-                        message: Some(p.2),
-                    };
                     self.remove_session(sh, h, SessionDownReason::Error(r));
                 }
             }
             _ => {
                 if let Some(h) = self.find_session(sh, msg) {
-                    self.session_fail(sh, h, p);
+                    self.session_fail(sh, h, r);
                 }
             }
         }
     }
 
-    fn on_session_message(
-        &mut self,
-        sh: &mut Shared,
-        now: Instant,
-        mt: MessageType,
-        msg: &Message,
-    ) {
+    fn on_session_message(&mut self, sh: &mut Shared, mt: MessageType, msg: &Message) {
         match mt {
             MessageType::Icrq => self.on_call_request(sh, msg, CallType::Incoming),
             MessageType::Ocrq => self.on_call_request(sh, msg, CallType::Outgoing),
@@ -1268,19 +1232,16 @@ impl Tunnel {
                         // RFC 3931 7.3.2 / 7.4.2: reply to a request we do
                         // not know with a CDN.
                         let peer_sid = msg.local_session_id().unwrap_or(0);
-                        self.reject_request(
-                            sh,
-                            peer_sid,
-                            (
-                                CdnResult::GeneralError.to_u16(),
-                                Some(ErrorCode::InvalidSessionId.to_u16()),
-                                "no such session".to_string(),
-                            ),
+                        let r = problem(
+                            CdnResult::GeneralError.to_u16(),
+                            Some(ErrorCode::InvalidSessionId.to_u16()),
+                            "no such session",
                         );
+                        self.reject_request(sh, peer_sid, r);
                     }
                     return;
                 };
-                self.on_known_session_message(sh, now, h, mt, msg);
+                self.on_known_session_message(sh, h, mt, msg);
             }
         }
     }
@@ -1295,118 +1256,12 @@ impl Tunnel {
             // Same request twice on one connection: nothing new to do.
             return;
         }
-        let pw_type = msg.pseudowire_type().unwrap_or(0);
-        if !self.cfg.pw_capabilities.contains(&pw_type) {
-            self.reject_request(
-                sh,
-                peer_sid,
-                (
-                    CdnResult::UnsupportedPwType.to_u16(),
-                    None,
-                    format!("pseudowire type {pw_type:#06x} not supported"),
-                ),
-            );
-            return;
-        }
-        let (l2, seq, cookie) = match peer_data_params(msg) {
-            Ok(v) => v,
-            Err(p) => {
-                self.reject_request(sh, peer_sid, p);
+        let (handle, s) = match self.admit_call(sh, msg, call, peer_sid) {
+            Ok(admitted) => admitted,
+            Err(r) => {
+                self.reject_request(sh, peer_sid, r);
                 return;
             }
-        };
-        let peer_l2spec = l2.unwrap_or(L2SpecType::None);
-        let peer_seq = seq.unwrap_or_default();
-        if peer_seq != DataSequencing::None && peer_l2spec == L2SpecType::None {
-            self.reject_request(
-                sh,
-                peer_sid,
-                (
-                    CdnResult::SequencingWithoutSublayer.to_u16(),
-                    None,
-                    "sequencing requested without an L2-Specific Sublayer".to_string(),
-                ),
-            );
-            return;
-        }
-        if self.sessions.len() >= sh.cfg.max_sessions_per_tunnel {
-            self.reject_request(
-                sh,
-                peer_sid,
-                (
-                    CdnResult::TemporaryNoFacilities.to_u16(),
-                    Some(ErrorCode::InsufficientResources.to_u16()),
-                    "session limit reached".to_string(),
-                ),
-            );
-            return;
-        }
-        let request = SessionRequest {
-            call,
-            pw_type,
-            remote_end_id: msg.remote_end_id().unwrap_or_default(),
-            peer_session_id: peer_sid,
-            serial_number: msg.call_serial_number().unwrap_or(0),
-            l2spec: peer_l2spec,
-            sequencing: peer_seq,
-            circuit_status: msg.circuit_status().unwrap_or(0),
-        };
-        let accepted = sh.policy.accept_session(self.handle, self.peer, &request);
-        let Some(mut cfg) = accepted else {
-            self.reject_request(
-                sh,
-                peer_sid,
-                (
-                    CdnResult::Administrative.to_u16(),
-                    None,
-                    "session refused by policy".to_string(),
-                ),
-            );
-            return;
-        };
-        cfg.call = call;
-        cfg.pw_type = pw_type;
-        cfg.remote_end_id = request.remote_end_id.clone();
-        if crate::endpoint::validate_session(&cfg).is_err() {
-            self.reject_request(
-                sh,
-                peer_sid,
-                (
-                    CdnResult::PermanentNoFacilities.to_u16(),
-                    None,
-                    "local session configuration is invalid".to_string(),
-                ),
-            );
-            return;
-        }
-        let Ok(local_id) = sh.alloc_session_id(cfg.local_session_id) else {
-            self.reject_request(
-                sh,
-                peer_sid,
-                (
-                    CdnResult::TemporaryNoFacilities.to_u16(),
-                    Some(ErrorCode::InsufficientResources.to_u16()),
-                    "no free session ID".to_string(),
-                ),
-            );
-            return;
-        };
-        let handle = sh.new_session_handle();
-        sh.register_session(local_id, handle, self.handle);
-        let local_cookie = sh.random_cookie(cfg.cookie_len);
-        let s = Session {
-            cfg,
-            local_id,
-            remote_id: peer_sid,
-            initiator: false,
-            state: SessionState::WaitConnect,
-            local_cookie,
-            peer_cookie: cookie.unwrap_or(Cookie::NONE),
-            peer_l2spec,
-            peer_seq,
-            serial: request.serial_number,
-            peer_circuit: request.circuit_status,
-            up: false,
         };
         self.by_remote.insert(peer_sid, handle);
         match call {
@@ -1427,7 +1282,88 @@ impl Tunnel {
         }
     }
 
-    fn apply_peer_params(&mut self, h: SessionHandle, msg: &Message) -> Result<(), Problem> {
+    /// Checks a session request against our capabilities, limits and the
+    /// policy; on success the new session's ID is registered, and the
+    /// caller adds the session. The error is the CDN to refuse it with.
+    fn admit_call(
+        &self,
+        sh: &mut Shared,
+        msg: &Message,
+        call: CallType,
+        peer_sid: u32,
+    ) -> Result<(SessionHandle, Session), ResultInfo> {
+        let pw_type = msg.pseudowire_type().unwrap_or(0);
+        if !self.cfg.pw_capabilities.contains(&pw_type) {
+            return Err(problem(
+                CdnResult::UnsupportedPwType.to_u16(),
+                None,
+                format!("pseudowire type {pw_type:#06x} not supported"),
+            ));
+        }
+        let (l2, seq, cookie) = peer_data_params(msg)?;
+        let peer_l2spec = l2.unwrap_or(L2SpecType::None);
+        let peer_seq = seq.unwrap_or_default();
+        check_peer_sequencing(peer_l2spec, peer_seq)?;
+        let no_facilities = |why: &str| {
+            problem(
+                CdnResult::TemporaryNoFacilities.to_u16(),
+                Some(ErrorCode::InsufficientResources.to_u16()),
+                why,
+            )
+        };
+        if self.sessions.len() >= sh.cfg.max_sessions_per_tunnel {
+            return Err(no_facilities("session limit reached"));
+        }
+        let request = SessionRequest {
+            call,
+            pw_type,
+            remote_end_id: msg.remote_end_id().unwrap_or_default(),
+            peer_session_id: peer_sid,
+            serial_number: msg.call_serial_number().unwrap_or(0),
+            l2spec: peer_l2spec,
+            sequencing: peer_seq,
+            circuit_status: msg.circuit_status().unwrap_or(0),
+        };
+        let Some(mut cfg) = sh.policy.accept_session(self.handle, self.peer, &request) else {
+            return Err(problem(
+                CdnResult::Administrative.to_u16(),
+                None,
+                "session refused by policy",
+            ));
+        };
+        cfg.call = call;
+        cfg.pw_type = pw_type;
+        cfg.remote_end_id = request.remote_end_id;
+        if crate::endpoint::validate_session(&cfg).is_err() {
+            return Err(problem(
+                CdnResult::PermanentNoFacilities.to_u16(),
+                None,
+                "local session configuration is invalid",
+            ));
+        }
+        let local_id = sh
+            .alloc_session_id(cfg.local_session_id)
+            .map_err(|_| no_facilities("no free session ID"))?;
+        let handle = sh.new_session_handle();
+        sh.register_session(local_id, handle, self.handle);
+        let local_cookie = sh.random_cookie(cfg.cookie_len);
+        let s = Session {
+            cfg,
+            local_id,
+            remote_id: peer_sid,
+            initiator: false,
+            state: SessionState::WaitConnect,
+            local_cookie,
+            peer_cookie: cookie.unwrap_or(Cookie::NONE),
+            peer_l2spec,
+            peer_seq,
+            serial: request.serial_number,
+            peer_circuit: request.circuit_status,
+        };
+        Ok((handle, s))
+    }
+
+    fn apply_peer_params(&mut self, h: SessionHandle, msg: &Message) -> Result<(), ResultInfo> {
         let (l2, seq, cookie) = peer_data_params(msg)?;
         let Some(s) = self.sessions.get_mut(&h) else {
             return Ok(());
@@ -1444,20 +1380,12 @@ impl Tunnel {
         if let Some(c) = msg.circuit_status() {
             s.peer_circuit = c;
         }
-        if s.peer_seq != DataSequencing::None && s.peer_l2spec == L2SpecType::None {
-            return Err((
-                CdnResult::SequencingWithoutSublayer.to_u16(),
-                None,
-                "sequencing requested without an L2-Specific Sublayer".to_string(),
-            ));
-        }
-        Ok(())
+        check_peer_sequencing(s.peer_l2spec, s.peer_seq)
     }
 
     fn on_known_session_message(
         &mut self,
         sh: &mut Shared,
-        _now: Instant,
         h: SessionHandle,
         mt: MessageType,
         msg: &Message,
@@ -1466,7 +1394,7 @@ impl Tunnel {
             return;
         };
         let (initiator, call, state) = (s.initiator, s.cfg.call, s.state);
-        let fsm = (
+        let fsm = problem(
             CdnResult::FsmError.to_u16(),
             None,
             format!("{} not expected in session state {state:?}", mt.name()),
@@ -1474,11 +1402,7 @@ impl Tunnel {
         match mt {
             MessageType::Cdn => {
                 let r = msg.result_code().unwrap_or_default();
-                let info = ResultInfo {
-                    result: r.result,
-                    error: r.error,
-                    message: (!r.message.is_empty()).then(|| r.message_text()),
-                };
+                let info = ResultInfo::received(&r);
                 self.remove_session(sh, h, SessionDownReason::PeerCdn(info));
             }
             MessageType::Icrp | MessageType::Ocrp => {
@@ -1529,7 +1453,7 @@ impl Tunnel {
             MessageType::Sli => {
                 if let (Some(c), Some(s)) = (msg.circuit_status(), self.sessions.get_mut(&h)) {
                     s.peer_circuit = c;
-                    if s.up || s.initiator {
+                    if s.is_up() || s.initiator {
                         sh.events.push_back(Event::CircuitStatus {
                             tunnel: self.handle,
                             session: h,
@@ -1539,7 +1463,7 @@ impl Tunnel {
                 }
             }
             MessageType::Wen => {
-                let errors: CallErrors = match msg.get(l2tp_wire::avp::AvpType::CallErrors) {
+                let errors: CallErrors = match msg.get(AvpType::CallErrors) {
                     Some(AvpValue::CallErrors(e)) => *e,
                     _ => CallErrors::default(),
                 };

@@ -11,24 +11,17 @@ use l2tp_wire::message::MessageType;
 #[test]
 fn tunnel_and_session_come_up() {
     let mut sim = Sim::pair(1, NetConfig::default());
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
     assert_eq!(sim.ep(0).tunnel_state(t), Some(TunnelState::WaitCtlReply));
-    let s = sim
-        .ep(0)
-        .open_session(
-            now,
-            t,
-            SessionConfig {
-                cookie_len: 8,
-                remote_end_id: b"vlan100".to_vec(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let s = sim.open(
+        0,
+        t,
+        SessionConfig {
+            cookie_len: 8,
+            remote_end_id: b"vlan100".to_vec(),
+            ..Default::default()
+        },
+    );
     assert_eq!(sim.ep(0).session_state(s), Some(SessionState::WaitTunnel));
     assert!(sim.run_until(Duration::from_secs(5), |s| {
         s.nodes[0].count(is_session_up) == 1 && s.nodes[1].count(is_session_up) == 1

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use l2tp_control::*;
-use l2tp_wire::control::ControlHeaderRepr;
-use l2tp_wire::message::{Message, MessageType, Security};
+use l2tp_wire::message::MessageType;
 
 /// Endpoint A at .1 and B at .2, both accepting anything.
 fn pair() -> (Endpoint, Endpoint) {
@@ -25,16 +24,6 @@ fn pair() -> (Endpoint, Endpoint) {
         allow_all(TunnelConfig::default(), SessionConfig::default()),
     );
     (a, b)
-}
-
-fn kind(payload: &[u8]) -> Option<MessageType> {
-    Message::parse_unvalidated(payload, &Security::default())
-        .ok()
-        .and_then(|m| m.message_type())
-}
-
-fn nr(payload: &[u8]) -> u16 {
-    ControlHeaderRepr::parse_bytes(payload).unwrap().0.nr
 }
 
 /// Moves datagrams both ways (without loss, at `now`) until both are quiet;
@@ -165,7 +154,7 @@ fn ten_cdns(a: &mut Endpoint, sessions: &[SessionHandle], now: Instant) -> Vec<V
         .map(|t| t.payload)
         .collect();
     assert_eq!(cdns.len(), 10);
-    assert!(cdns.iter().all(|p| kind(p) == Some(MessageType::Cdn)));
+    assert!(cdns.iter().all(|p| kind_of(p) == Some(MessageType::Cdn)));
     cdns
 }
 
@@ -186,10 +175,10 @@ fn a_deferred_burst_is_acknowledged_once() {
         .map(|t| t.payload)
         .collect();
     assert_eq!(out.len(), 1, "one acknowledgement for the burst");
-    assert_eq!(kind(&out[0]), None, "a ZLB");
+    assert_eq!(kind_of(&out[0]), None, "a ZLB");
     // Its Nr covers all ten CDNs.
-    let zlb = ControlHeaderRepr::parse_bytes(&out[0]).unwrap().0;
-    let first = ControlHeaderRepr::parse_bytes(&cdns[0]).unwrap().0.ns;
+    let zlb = header_of(&out[0]);
+    let first = header_of(&cdns[0]).ns;
     assert_eq!(zlb.nr, first + cdns.len() as u16);
     assert_eq!(
         count(&mut b, |e| matches!(e, Event::SessionDown { .. })),
@@ -217,7 +206,7 @@ fn handle_timeout_flushes_deferred_output() {
     let now = Instant::now() + Duration::from_secs(6);
     a.open_session(now, t, SessionConfig::default()).unwrap();
     let icrq = a.poll_transmit().unwrap();
-    assert_eq!(kind(&icrq.payload), Some(MessageType::Icrq));
+    assert_eq!(kind_of(&icrq.payload), Some(MessageType::Icrq));
     b.handle_datagram_deferred(now, addr(1), &icrq.payload);
     // The ICRP waits for a flush; an owner driving only timers gets it
     // from handle_timeout at the datagram's time.
@@ -226,11 +215,8 @@ fn handle_timeout_flushes_deferred_output() {
     assert!(due <= now);
     b.handle_timeout(due);
     let icrp = b.poll_transmit().unwrap();
-    assert_eq!(kind(&icrp.payload), Some(MessageType::Icrp));
-    assert_eq!(
-        nr(&icrp.payload),
-        ControlHeaderRepr::parse_bytes(&icrq.payload).unwrap().0.ns + 1
-    );
+    assert_eq!(kind_of(&icrp.payload), Some(MessageType::Icrp));
+    assert_eq!(header_of(&icrp.payload).nr, header_of(&icrq.payload).ns + 1);
     assert!(b.poll_timeout().is_none_or(|t| t > now));
 }
 

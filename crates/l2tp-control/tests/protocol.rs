@@ -10,7 +10,7 @@ use common::*;
 use l2tp_control::*;
 use l2tp_wire::avp::{Avp, AvpValue};
 use l2tp_wire::control::Version;
-use l2tp_wire::message::{Message, MessageType, Security};
+use l2tp_wire::message::{DigestType, Message, MessageType, Security};
 
 /// A hand-driven L2TPv3 peer speaking through the wire codec.
 struct Raw {
@@ -274,29 +274,12 @@ fn simultaneous_sccrqs_resolved_by_tie_breaker() {
             reorder: 0.2,
             ..NetConfig::default()
         };
-        let cfg = TunnelConfig {
-            reliable: ReliableConfig {
-                max_retries: 10,
-                ..ReliableConfig::default()
-            },
-            ..TunnelConfig::default()
-        };
-        let mut sim = Sim::pair_with(
-            seed,
-            net,
-            cfg.clone(),
-            cfg.clone(),
-            SessionConfig::default(),
-        );
-        let now = sim.now;
-        let ta = sim.ep(0).connect(now, addr(2), cfg.clone()).unwrap();
-        let tb = sim.ep(1).connect(now, addr(1), cfg.clone()).unwrap();
-        sim.ep(0)
-            .open_session(now, ta, SessionConfig::default())
-            .unwrap();
-        sim.ep(1)
-            .open_session(now, tb, SessionConfig::default())
-            .unwrap();
+        let cfg = with_retries(10);
+        let mut sim = Sim::pair_alike(seed, net, cfg.clone());
+        let ta = sim.connect(0, addr(2), cfg.clone());
+        let tb = sim.connect(1, addr(1), cfg.clone());
+        sim.open(0, ta, SessionConfig::default());
+        sim.open(1, tb, SessionConfig::default());
         assert!(
             sim.run_until(Duration::from_secs(300), |s| {
                 s.nodes[0].count(is_session_up) == 2 && s.nodes[1].count(is_session_up) == 2
@@ -324,6 +307,36 @@ fn simultaneous_sccrqs_resolved_by_tie_breaker() {
     }
 }
 
+#[test]
+fn digest_on_unauthenticated_connection_must_verify() {
+    // RFC 3931 4.3: a Message Digest is checked (with an empty secret) even
+    // when the connection does not authenticate.
+    let mut sim = acceptor(25);
+    let mut r = Raw::new(&mut sim, 9, 0x77);
+    r.establish(&mut sim);
+    let t = sim.ep(0).tunnels()[0];
+    let hello = || {
+        Message::new(Version::V3, MessageType::Hello, 0, 0).with(DigestType::HmacMd5.placeholder())
+    };
+    let before = sim.ep(0).tunnel_stats(t).unwrap();
+    r.send(&mut sim, hello());
+    sim.run_for(Duration::from_millis(200));
+    let good = sim.ep(0).tunnel_stats(t).unwrap();
+    assert_eq!(good.rx_messages, before.rx_messages + 1);
+    assert_eq!(good.bad_digest, 0);
+    // The digest is the last AVP: flipping the last byte breaks it.
+    sim.filter = Some(Box::new(|p| {
+        let mut b = p.payload.clone();
+        *b.last_mut().unwrap() ^= 0x01;
+        Verdict::Replace(b)
+    }));
+    r.send(&mut sim, hello());
+    sim.run_for(Duration::from_millis(200));
+    let bad = sim.ep(0).tunnel_stats(t).unwrap();
+    assert_eq!(bad.rx_messages, good.rx_messages);
+    assert_eq!(bad.bad_digest, 1);
+}
+
 fn auth_cfg(secret: &str, alg: DigestAlgorithm) -> TunnelConfig {
     TunnelConfig {
         auth: Some(Auth {
@@ -345,11 +358,8 @@ fn wrong_secret_never_establishes() {
         b,
         SessionConfig::default(),
     );
-    let now = sim.now;
-    let t = sim.ep(0).connect(now, addr(2), a).unwrap();
-    sim.ep(0)
-        .open_session(now, t, SessionConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), a);
+    sim.open(0, t, SessionConfig::default());
     sim.run_for(Duration::from_secs(120));
     assert_eq!(sim.nodes[0].count(is_tunnel_up), 0);
     assert_eq!(sim.nodes[1].count(|_| true), 0, "B never saw a connection");
@@ -393,12 +403,8 @@ fn authenticated_tunnel_with_mixed_digests_and_corruption_counted() {
             Verdict::Pass
         }
     }));
-    let now = sim.now;
-    let t = sim.ep(0).connect(now, addr(2), a).unwrap();
-    let s = sim
-        .ep(0)
-        .open_session(now, t, SessionConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), a);
+    let s = sim.open(0, t, SessionConfig::default());
     assert!(
         sim.run_until(Duration::from_secs(10), |s| s.nodes[0].count(is_session_up)
             == 1)
@@ -442,11 +448,7 @@ fn authentication_required_but_peer_has_none() {
         b,
         SessionConfig::default(),
     );
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
     sim.run_for(Duration::from_secs(1));
     let (_, e) = sim.nodes[0].find(is_tunnel_down).unwrap();
     match e {
@@ -468,11 +470,7 @@ fn policy_refusal_is_a_stopccn_result_4() {
     let only_b3 =
         AllowList::new(TunnelConfig::default(), SessionConfig::default()).allow(addr(3).ip());
     sim.add(addr(2), endpoint(2, EndpointConfig::default(), only_b3));
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
     sim.run_for(Duration::from_secs(40));
     assert_eq!(sim.nodes[0].events.len(), 1);
     match &sim.nodes[0].events[0].1 {
@@ -493,15 +491,9 @@ fn policy_refusal_is_a_stopccn_result_4() {
 #[test]
 fn close_tunnel_reaches_peer_and_lingers() {
     let mut sim = Sim::pair(35, NetConfig::default());
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
     for _ in 0..2 {
-        sim.ep(0)
-            .open_session(now, t, SessionConfig::default())
-            .unwrap();
+        sim.open(0, t, SessionConfig::default());
     }
     assert!(
         sim.run_until(Duration::from_secs(5), |s| s.nodes[1].count(is_session_up)
@@ -545,11 +537,7 @@ fn close_tunnel_reaches_peer_and_lingers() {
 #[test]
 fn stopccn_retransmission_is_reacked_while_lingering() {
     let mut sim = Sim::pair(36, NetConfig::default());
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
     assert!(
         sim.run_until(Duration::from_secs(5), |s| s.nodes[1].count(is_tunnel_up)
             == 1)
@@ -578,15 +566,8 @@ fn stopccn_retransmission_is_reacked_while_lingering() {
 #[test]
 fn close_session_sends_cdn() {
     let mut sim = Sim::pair(37, NetConfig::default());
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
-    let s = sim
-        .ep(0)
-        .open_session(now, t, SessionConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
+    let s = sim.open(0, t, SessionConfig::default());
     assert!(
         sim.run_until(Duration::from_secs(5), |s| s.nodes[1].count(is_session_up)
             == 1)
@@ -627,24 +608,17 @@ fn close_session_sends_cdn() {
 #[test]
 fn outgoing_call() {
     let mut sim = Sim::pair(38, NetConfig::default());
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
-    let s = sim
-        .ep(0)
-        .open_session(
-            now,
-            t,
-            SessionConfig {
-                call: CallType::Outgoing,
-                cookie_len: 4,
-                sequencing: DataSequencing::All,
-                ..SessionConfig::default()
-            },
-        )
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
+    let s = sim.open(
+        0,
+        t,
+        SessionConfig {
+            call: CallType::Outgoing,
+            cookie_len: 4,
+            sequencing: DataSequencing::All,
+            ..SessionConfig::default()
+        },
+    );
     assert!(
         sim.run_until(Duration::from_secs(5), |s| s.nodes[0].count(is_session_up)
             == 1)
@@ -675,16 +649,12 @@ fn unsupported_pw_type_and_sequencing_without_sublayer() {
     // Peer's capabilities lack PPP: refused locally once the tunnel is up,
     // or with SessionDown (CDN result 14 semantics) if queued before.
     let mut sim = Sim::pair(39, NetConfig::default());
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
     let ppp = SessionConfig {
         pw_type: pw::PPP,
         ..SessionConfig::default()
     };
-    let queued = sim.ep(0).open_session(now, t, ppp.clone()).unwrap();
+    let queued = sim.open(0, t, ppp.clone());
     sim.run_for(Duration::from_secs(1));
     match &sim.nodes[0].find(is_session_down).unwrap().1 {
         Event::SessionDown {
@@ -748,15 +718,8 @@ fn unsupported_pw_type_and_sequencing_without_sublayer() {
 #[test]
 fn circuit_status_via_sli() {
     let mut sim = Sim::pair(41, NetConfig::default());
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
-    let s = sim
-        .ep(0)
-        .open_session(now, t, SessionConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
+    let s = sim.open(0, t, SessionConfig::default());
     assert!(
         sim.run_until(Duration::from_secs(5), |s| s.nodes[1].count(is_session_up)
             == 1)
@@ -803,14 +766,8 @@ fn ip_encapsulation_adds_and_strips_zero_session_id() {
             allow_all(TunnelConfig::default(), SessionConfig::default()),
         ),
     );
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
-    sim.ep(0)
-        .open_session(now, t, SessionConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
+    sim.open(0, t, SessionConfig::default());
     assert!(
         sim.run_until(Duration::from_secs(5), |s| s.nodes[1].count(is_session_up)
             == 1)
@@ -851,14 +808,8 @@ fn monitor_reports_every_message() {
             allow_all(TunnelConfig::default(), SessionConfig::default()),
         ),
     );
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
-    sim.ep(0)
-        .open_session(now, t, SessionConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
+    sim.open(0, t, SessionConfig::default());
     sim.run_for(Duration::from_secs(2));
     let mut seen: Vec<(Direction, String)> = Vec::new();
     for (_, e) in &sim.nodes[0].events {
@@ -923,12 +874,9 @@ fn equal_tie_breakers_restart_both_sides() {
             allow_all(b_cfg.clone(), SessionConfig::default()),
         ),
     );
-    let now = sim.now;
-    let ta = sim.ep(0).connect(now, addr(2), a_cfg).unwrap();
-    let tb = sim.ep(1).connect(now, addr(1), b_cfg).unwrap();
-    sim.ep(0)
-        .open_session(now, ta, SessionConfig::default())
-        .unwrap();
+    let ta = sim.connect(0, addr(2), a_cfg);
+    let tb = sim.connect(1, addr(1), b_cfg);
+    sim.open(0, ta, SessionConfig::default());
     assert!(sim.run_until(Duration::from_secs(60), |s| {
         s.nodes[0].count(is_session_up) == 1 && s.nodes[1].count(is_session_up) == 1
     }));

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
@@ -42,8 +41,7 @@ fn tunnel_and_100_sessions_at_30_percent_loss() {
             ..SessionConfig::default()
         };
         let mut sim = Sim::pair_with(seed, net, tcfg.clone(), tcfg.clone(), scfg.clone());
-        let now = sim.now;
-        let t = sim.ep(0).connect(now, addr(2), tcfg.clone()).unwrap();
+        let t = sim.connect(0, addr(2), tcfg.clone());
         let mut handles = Vec::new();
         for i in 0..100u32 {
             let cfg = SessionConfig {
@@ -51,7 +49,7 @@ fn tunnel_and_100_sessions_at_30_percent_loss() {
                 cookie_len: 8,
                 ..SessionConfig::default()
             };
-            handles.push(sim.ep(0).open_session(now, t, cfg).unwrap());
+            handles.push(sim.open(0, t, cfg));
         }
         let ok = sim.run_until(Duration::from_secs(3600), |s| {
             s.nodes[0].count(is_session_up) == 100 && s.nodes[1].count(is_session_up) == 100
@@ -89,18 +87,14 @@ fn tunnel_and_100_sessions_at_30_percent_loss() {
 fn silent_peer_schedule(cfg: ReliableConfig) -> (Vec<f64>, f64, f64) {
     let mut sim = Sim::new(7, NetConfig::default());
     sim.add(addr(1), endpoint(7, EndpointConfig::default(), RejectAll));
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(
-            now,
-            addr(2),
-            TunnelConfig {
-                reliable: cfg,
-                ..TunnelConfig::default()
-            },
-        )
-        .unwrap();
+    let t = sim.connect(
+        0,
+        addr(2),
+        TunnelConfig {
+            reliable: cfg,
+            ..TunnelConfig::default()
+        },
+    );
     sim.run_for(Duration::from_secs(120));
     let sccrq: Vec<f64> = sim
         .sent_by(addr(1), Some(MessageType::Sccrq))
@@ -156,28 +150,13 @@ fn window_limits_respected() {
         delay: Duration::from_millis(50),
         ..NetConfig::default()
     };
-    let b_cfg = TunnelConfig {
-        reliable: ReliableConfig {
-            receive_window: 4,
-            max_retries: 10,
-            ..ReliableConfig::default()
-        },
-        ..TunnelConfig::default()
-    };
-    let a_cfg = TunnelConfig {
-        reliable: ReliableConfig {
-            max_retries: 10,
-            ..ReliableConfig::default()
-        },
-        ..TunnelConfig::default()
-    };
+    let mut b_cfg = with_retries(10);
+    b_cfg.reliable.receive_window = 4;
+    let a_cfg = with_retries(10);
     let mut sim = Sim::pair_with(11, net, a_cfg.clone(), b_cfg, SessionConfig::default());
-    let now = sim.now;
-    let t = sim.ep(0).connect(now, addr(2), a_cfg).unwrap();
+    let t = sim.connect(0, addr(2), a_cfg);
     for _ in 0..60 {
-        sim.ep(0)
-            .open_session(now, t, SessionConfig::default())
-            .unwrap();
+        sim.open(0, t, SessionConfig::default());
     }
     assert!(sim.run_until(Duration::from_secs(600), |s| s.nodes[0]
         .count(is_session_up)
@@ -219,11 +198,7 @@ fn sequence_numbers_wrap_past_65535() {
     let mut sim = Sim::pair(5, NetConfig::default());
     sim.keep_log = false;
     // Both sides may open sessions towards each other.
-    let now = sim.now;
-    let ta = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    let ta = sim.connect(0, addr(2), TunnelConfig::default());
     assert!(
         sim.run_until(Duration::from_secs(5), |s| s.nodes[1].count(is_tunnel_up)
             == 1)
@@ -234,21 +209,10 @@ fn sequence_numbers_wrap_past_65535() {
     };
     let mut rounds = 0;
     loop {
-        let now = sim.now;
         let mut mine = Vec::new();
         for _ in 0..50 {
-            mine.push((
-                0,
-                sim.ep(0)
-                    .open_session(now, ta, SessionConfig::default())
-                    .unwrap(),
-            ));
-            mine.push((
-                1,
-                sim.ep(1)
-                    .open_session(now, tb, SessionConfig::default())
-                    .unwrap(),
-            ));
+            mine.push((0, sim.open(0, ta, SessionConfig::default())));
+            mine.push((1, sim.open(1, tb, SessionConfig::default())));
         }
         let ups = (
             sim.nodes[0].count(is_session_up),
@@ -282,11 +246,7 @@ fn sequence_numbers_wrap_past_65535() {
         }
     }
     // Still working after both Ns counters wrapped.
-    let now = sim.now;
-    let s = sim
-        .ep(0)
-        .open_session(now, ta, SessionConfig::default())
-        .unwrap();
+    let s = sim.open(0, ta, SessionConfig::default());
     assert!(
         sim.run_until(sim.elapsed() + Duration::from_secs(5), |x| x.nodes[0]
             .count(is_session_up)
@@ -300,18 +260,10 @@ fn sequence_numbers_wrap_past_65535() {
 #[test]
 fn silent_peer_times_out_and_takes_sessions_down() {
     let mut sim = Sim::pair(3, NetConfig::default());
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
     let mut sessions = Vec::new();
     for _ in 0..3 {
-        sessions.push(
-            sim.ep(0)
-                .open_session(now, t, SessionConfig::default())
-                .unwrap(),
-        );
+        sessions.push(sim.open(0, t, SessionConfig::default()));
     }
     assert!(
         sim.run_until(Duration::from_secs(5), |s| s.nodes[1].count(is_session_up)
@@ -321,12 +273,7 @@ fn silent_peer_times_out_and_takes_sessions_down() {
     // The peer falls silent.
     sim.filter = Some(Box::new(|_| Verdict::Drop));
     let t0 = sim.elapsed();
-    let now = sim.now;
-    sessions.push(
-        sim.ep(0)
-            .open_session(now, t, SessionConfig::default())
-            .unwrap(),
-    );
+    sessions.push(sim.open(0, t, SessionConfig::default()));
     sim.run_for(Duration::from_secs(40));
     let icrq: Vec<f64> = sim
         .sent_by(addr(1), Some(MessageType::Icrq))
@@ -386,15 +333,8 @@ fn hello_after_idle_interval_and_dead_peer_detected() {
         hello_jitter: Duration::ZERO,
         ..TunnelConfig::default()
     };
-    let mut sim = Sim::pair_with(
-        9,
-        NetConfig::default(),
-        cfg.clone(),
-        cfg.clone(),
-        SessionConfig::default(),
-    );
-    let now = sim.now;
-    let t = sim.ep(0).connect(now, addr(2), cfg).unwrap();
+    let mut sim = Sim::pair_alike(9, NetConfig::default(), cfg.clone());
+    let t = sim.connect(0, addr(2), cfg);
     sim.run_for(Duration::from_secs(35));
     assert_eq!(sim.nodes[0].count(is_tunnel_up), 1);
     let hellos: Vec<&Sent> = sim
@@ -453,10 +393,7 @@ fn hello_after_idle_interval_and_dead_peer_detected() {
 #[test]
 fn zlb_ack_after_delay_and_piggyback() {
     let mut sim = Sim::pair(4, NetConfig::default());
-    let now = sim.now;
-    sim.ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    sim.connect(0, addr(2), TunnelConfig::default());
     sim.run_for(Duration::from_secs(2));
     // A: SCCRQ at 0; B: SCCRP at 10 ms (carries the ack, no ZLB for the
     // SCCRQ); A: SCCCN at 20 ms; nothing follows it, so B acknowledges it
@@ -473,11 +410,8 @@ fn zlb_ack_after_delay_and_piggyback() {
     // A session request is answered by an ICRP carrying the ack, and the
     // ICCN's ack is a delayed ZLB again.
     let t = sim.ep(0).tunnels()[0];
-    let now = sim.now;
     let base = sim.elapsed();
-    sim.ep(0)
-        .open_session(now, t, SessionConfig::default())
-        .unwrap();
+    sim.open(0, t, SessionConfig::default());
     sim.run_for(Duration::from_secs(1));
     let icrp = sim.sent_by(addr(2), Some(MessageType::Icrp));
     assert_eq!(icrp[0].at - base, Duration::from_millis(10));
@@ -505,10 +439,7 @@ fn duplicates_are_reacknowledged_immediately() {
             Verdict::Pass
         }
     }));
-    let now = sim.now;
-    sim.ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    sim.connect(0, addr(2), TunnelConfig::default());
     sim.run_for(Duration::from_secs(2));
     let b_zlb: Vec<Duration> = sim.sent_by(addr(2), None).iter().map(|p| p.at).collect();
     // Delayed ack at 130 ms; the duplicate arrives at 530 ms and is
@@ -531,18 +462,14 @@ fn reordering_and_duplication_deliver_in_order() {
         ..NetConfig::default()
     };
     let mut sim = Sim::pair(12, net);
-    let now = sim.now;
-    let t = sim
-        .ep(0)
-        .connect(now, addr(2), TunnelConfig::default())
-        .unwrap();
+    let t = sim.connect(0, addr(2), TunnelConfig::default());
     let mut hs = Vec::new();
     for i in 0..40u32 {
         let cfg = SessionConfig {
             serial_number: Some(1000 + i),
             ..SessionConfig::default()
         };
-        hs.push(sim.ep(0).open_session(now, t, cfg).unwrap());
+        hs.push(sim.open(0, t, cfg));
     }
     assert!(sim.run_until(Duration::from_secs(120), |s| s.nodes[1]
         .count(is_session_up)
@@ -562,5 +489,4 @@ fn reordering_and_duplication_deliver_in_order() {
     let tb = sim.ep(1).tunnels()[0];
     let st = sim.ep(1).tunnel_stats(tb).unwrap();
     assert!(st.duplicates > 0 && st.out_of_order > 0, "{st:?}");
-    let _ = HashMap::<u8, u8>::new();
 }

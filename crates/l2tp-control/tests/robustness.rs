@@ -63,19 +63,10 @@ fn hostile(auth: Option<Auth>, seed: u64) {
         auth,
         ..TunnelConfig::default()
     };
-    let mut sim = Sim::pair_with(
-        seed,
-        NetConfig::default(),
-        tcfg.clone(),
-        tcfg.clone(),
-        SessionConfig::default(),
-    );
-    let now = sim.now;
-    let t = sim.ep(0).connect(now, addr(2), tcfg.clone()).unwrap();
+    let mut sim = Sim::pair_alike(seed, NetConfig::default(), tcfg.clone());
+    let t = sim.connect(0, addr(2), tcfg.clone());
     for _ in 0..5 {
-        sim.ep(0)
-            .open_session(now, t, SessionConfig::default())
-            .unwrap();
+        sim.open(0, t, SessionConfig::default());
     }
     assert!(
         sim.run_until(Duration::from_secs(5), |s| s.nodes[1].count(is_session_up)
@@ -108,11 +99,8 @@ fn hostile(auth: Option<Auth>, seed: u64) {
     for n in &mut sim.nodes {
         n.events.clear();
     }
-    let now = sim.now;
-    let t2 = sim.ep(0).connect(now, addr(2), tcfg).unwrap();
-    sim.ep(0)
-        .open_session(now, t2, SessionConfig::default())
-        .unwrap();
+    let t2 = sim.connect(0, addr(2), tcfg);
+    sim.open(0, t2, SessionConfig::default());
     assert!(
         sim.run_until(sim.elapsed() + Duration::from_secs(10), |s| s.nodes[1]
             .count(is_session_up)

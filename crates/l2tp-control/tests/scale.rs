@@ -21,32 +21,19 @@ fn thread_cpu() -> Duration {
 }
 
 fn thousand_sessions(seed: u64, net: NetConfig, label: &str) {
-    let cfg = TunnelConfig {
-        reliable: ReliableConfig {
-            max_retries: 10,
-            ..ReliableConfig::default()
-        },
-        ..TunnelConfig::default()
-    };
-    let mut sim = Sim::pair_with(
-        seed,
-        net,
-        cfg.clone(),
-        cfg.clone(),
-        SessionConfig::default(),
-    );
+    let cfg = with_retries(10);
+    let mut sim = Sim::pair_alike(seed, net, cfg.clone());
     sim.keep_log = false;
     let cpu0 = thread_cpu();
     let wall0 = std::time::Instant::now();
-    let now = sim.now;
-    let t = sim.ep(0).connect(now, addr(2), cfg).unwrap();
+    let t = sim.connect(0, addr(2), cfg);
     for i in 0..1000u32 {
         let c = SessionConfig {
             cookie_len: 8,
             remote_end_id: i.to_be_bytes().to_vec(),
             ..SessionConfig::default()
         };
-        sim.ep(0).open_session(now, t, c).unwrap();
+        sim.open(0, t, c);
     }
     assert!(sim.run_until(Duration::from_secs(3600), |s| {
         s.nodes[0].count(is_session_up) == 1000 && s.nodes[1].count(is_session_up) == 1000
@@ -109,17 +96,11 @@ fn hundred_tunnels_ten_sessions_each() {
     let mut sim = Sim::pair(53, NetConfig::default());
     sim.keep_log = false;
     let cpu0 = thread_cpu();
-    let now = sim.now;
     let mut tunnels = Vec::new();
     for _ in 0..100 {
-        let t = sim
-            .ep(0)
-            .connect(now, addr(2), TunnelConfig::default())
-            .unwrap();
+        let t = sim.connect(0, addr(2), TunnelConfig::default());
         for _ in 0..10 {
-            sim.ep(0)
-                .open_session(now, t, SessionConfig::default())
-                .unwrap();
+            sim.open(0, t, SessionConfig::default());
         }
         tunnels.push(t);
     }

@@ -103,31 +103,25 @@ fn scenario(auth: Option<Auth>, encap: Encap) -> Vec<Sent> {
         ..SessionConfig::default()
     };
     sim.add(addr(2), endpoint(2, ecfg, allow_all(tcfg.clone(), b_sess)));
-    let now = sim.now;
-    let t = sim.ep(0).connect(now, addr(2), tcfg).unwrap();
-    let s1 = sim
-        .ep(0)
-        .open_session(
-            now,
-            t,
-            SessionConfig {
-                cookie_len: 8,
-                remote_end_id: b"ge-0/0/1".to_vec(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    sim.ep(0)
-        .open_session(
-            now,
-            t,
-            SessionConfig {
-                call: CallType::Outgoing,
-                sequencing: DataSequencing::All,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let t = sim.connect(0, addr(2), tcfg);
+    let s1 = sim.open(
+        0,
+        t,
+        SessionConfig {
+            cookie_len: 8,
+            remote_end_id: b"ge-0/0/1".to_vec(),
+            ..Default::default()
+        },
+    );
+    sim.open(
+        0,
+        t,
+        SessionConfig {
+            call: CallType::Outgoing,
+            sequencing: DataSequencing::All,
+            ..Default::default()
+        },
+    );
     sim.run_for(Duration::from_secs(7));
     let now = sim.now;
     sim.ep(0)

@@ -10,7 +10,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use l2tp_control::{
-    AllowList, Endpoint, EndpointConfig, Event, Policy, SessionConfig, TunnelConfig,
+    AllowList, Endpoint, EndpointConfig, Event, Policy, ReliableConfig, SessionConfig,
+    SessionHandle, TunnelConfig, TunnelHandle,
 };
 use l2tp_wire::control::ControlHeaderRepr;
 use l2tp_wire::message::{Message, MessageType, Security};
@@ -58,16 +59,26 @@ pub struct Sent {
     pub delivered: bool,
 }
 
+/// The control header of a datagram our endpoint sent.
+pub fn header_of(payload: &[u8]) -> ControlHeaderRepr {
+    ControlHeaderRepr::parse_bytes(payload).unwrap().0
+}
+
+/// Message Type, or None for a ZLB (or anything unparseable).
+pub fn kind_of(payload: &[u8]) -> Option<MessageType> {
+    Message::parse_unvalidated(payload, &Security::default())
+        .ok()
+        .and_then(|m| m.message_type())
+}
+
 impl Sent {
     pub fn header(&self) -> ControlHeaderRepr {
-        ControlHeaderRepr::parse_bytes(&self.payload).unwrap().0
+        header_of(&self.payload)
     }
 
     /// Message Type, or None for a ZLB.
     pub fn kind(&self) -> Option<MessageType> {
-        Message::parse_unvalidated(&self.payload, &Security::default())
-            .ok()
-            .and_then(|m| m.message_type())
+        kind_of(&self.payload)
     }
 
     pub fn message(&self) -> Message {
@@ -160,6 +171,18 @@ pub fn allow_all(tunnel: TunnelConfig, session: SessionConfig) -> AllowList {
     AllowList::new(tunnel, session).allow_any()
 }
 
+/// The default tunnel config with `n` retransmissions before the peer is
+/// declared dead (for lossy networks).
+pub fn with_retries(n: u32) -> TunnelConfig {
+    TunnelConfig {
+        reliable: ReliableConfig {
+            max_retries: n,
+            ..ReliableConfig::default()
+        },
+        ..TunnelConfig::default()
+    }
+}
+
 impl Sim {
     pub fn new(seed: u64, net: NetConfig) -> Sim {
         let base = Instant::now();
@@ -179,13 +202,13 @@ impl Sim {
 
     /// Two endpoints with default configs that accept each other.
     pub fn pair(seed: u64, net: NetConfig) -> Sim {
-        Self::pair_with(
-            seed,
-            net,
-            TunnelConfig::default(),
-            TunnelConfig::default(),
-            SessionConfig::default(),
-        )
+        Self::pair_alike(seed, net, TunnelConfig::default())
+    }
+
+    /// Two endpoints that accept each other's tunnels with `tunnel` (pass
+    /// the same config to `connect`).
+    pub fn pair_alike(seed: u64, net: NetConfig, tunnel: TunnelConfig) -> Sim {
+        Self::pair_with(seed, net, tunnel.clone(), tunnel, SessionConfig::default())
     }
 
     /// Node 0 at .1, node 1 at .2; node 1 accepts tunnels with `b_tunnel`.
@@ -390,6 +413,18 @@ impl Sim {
         if self.elapsed() < limit {
             self.now = self.base + limit;
         }
+    }
+
+    /// Node `i` opens a control connection to `peer`, now.
+    pub fn connect(&mut self, i: usize, peer: SocketAddr, cfg: TunnelConfig) -> TunnelHandle {
+        let now = self.now;
+        self.ep(i).connect(now, peer, cfg).unwrap()
+    }
+
+    /// Node `i` asks for a session on its connection `t`, now.
+    pub fn open(&mut self, i: usize, t: TunnelHandle, cfg: SessionConfig) -> SessionHandle {
+        let now = self.now;
+        self.ep(i).open_session(now, t, cfg).unwrap()
     }
 
     pub fn node(&mut self, i: usize) -> &mut Node {
