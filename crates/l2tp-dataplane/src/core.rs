@@ -54,15 +54,16 @@ const ETH_DATA_LEN: u32 = 1500;
 pub fn default_mtu(encap: Encap, ipv6: bool, cookie_len: usize, l2spec: L2SpecType) -> u32 {
     let ip = if ipv6 { 40 } else { 20 };
     let udp = match encap {
-        Encap::Udp => 8 + 4,
+        Encap::Udp => 8,
         Encap::Ip => 0,
     };
-    let sublayer = match l2spec {
-        L2SpecType::Default => 4,
-        L2SpecType::None => 0,
-    };
-    let overhead = ip + udp + 4 + cookie_len as u32 + sublayer + ETH_HLEN;
-    ETH_DATA_LEN - overhead
+    let l2tp = V3DataConfig {
+        encap,
+        cookie_len: cookie_len as u8,
+        l2spec,
+    }
+    .header_len() as u32;
+    ETH_DATA_LEN - (ip + udp + l2tp + ETH_HLEN)
 }
 
 /// The 24-bit distance from `from` forward to `to`.
@@ -303,6 +304,7 @@ impl RxSession {
                     deliver(payload, rec, sink);
                 } else {
                     // Keep order with the sequenced packets already held.
+                    self.make_room(rec, sink);
                     let wait = self.cfg.reorder_timeout.unwrap_or_default();
                     self.hold(None, payload, now + wait);
                 }
@@ -397,8 +399,7 @@ impl RxSession {
             deliver(payload, rec, sink);
             return;
         }
-        if self.queue.len() >= REORDER_QUEUE_MAX {
-            self.give_up_head(rec, sink);
+        if self.make_room(rec, sink) {
             // The release moved `nr`; this packet may now be behind it.
             let d = seq_dist(self.nr, ns);
             if d >= WINDOW {
@@ -414,7 +415,23 @@ impl RxSession {
         self.hold(Some(ns), payload, now + timeout);
     }
 
-    /// Copies a packet into the queue at its place in sequence order.
+    /// Bounds the queue for every packet held, sequenced or not: when it
+    /// is full the oldest gap is given up on, which releases at least the
+    /// head. Returns whether it had to.
+    fn make_room<R, S>(&mut self, rec: &mut R, sink: &mut S) -> bool
+    where
+        R: Recorder + ?Sized,
+        S: FnMut(&[u8]) -> bool + ?Sized,
+    {
+        if self.queue.len() < REORDER_QUEUE_MAX {
+            return false;
+        }
+        self.give_up_head(rec, sink);
+        true
+    }
+
+    /// Copies a packet into the queue at its place in sequence order (the
+    /// caller made room).
     fn hold(&mut self, ns: Option<u32>, payload: &[u8], expires: Instant) {
         let mut buf = self
             .pool

@@ -374,6 +374,30 @@ fn full_queue_gives_up_the_oldest_gap() {
 }
 
 #[test]
+fn unsequenced_flood_behind_a_gap_stays_within_the_bound() {
+    let mut h = Harness::new(false, Some(Duration::from_secs(10)));
+    h.seq(0);
+    h.seq(2);
+    assert_eq!(h.take(), vec![0]);
+    let capacity = h.rx.queue.capacity();
+    let flood = 3 * REORDER_QUEUE_MAX as u32;
+    for tag in 0..flood {
+        h.unsequenced(0x1_0000 + tag);
+        assert!(h.rx.queued() <= REORDER_QUEUE_MAX, "after {tag}");
+    }
+    // Nothing grew, nothing was lost or reordered: the gap at 1 was given
+    // up on and the unsequenced packets followed 2 in arrival order.
+    assert_eq!(h.rx.queue.capacity(), capacity);
+    h.advance(Duration::from_secs(11));
+    let want: Vec<u32> = std::iter::once(2)
+        .chain((0..flood).map(|t| 0x1_0000 + t))
+        .collect();
+    assert_eq!(h.take(), want);
+    assert_eq!(h.rx.queued(), 0);
+    assert_eq!(h.stats.rx_packets, 1 + u64::from(flood) + 1);
+}
+
+#[test]
 fn send_seq_follows_the_peer_like_a_kernel_lac() {
     let mut h = Harness::new(false, None);
     h.seq(0);
