@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use crate::sys::{self, RecvBatch, SockAddr};
+use crate::sys::{self, SockAddr};
 use crate::{DataplaneError, Encap};
 
 /// IANA protocol number of L2TP over IP.
@@ -55,10 +55,6 @@ pub trait Underlay: Send + Sync + fmt::Debug {
     /// how many were sent before the first failure.
     fn send_batch(&self, peer: &Peer, pkts: &[&[u8]]) -> io::Result<usize> {
         sys::sendmmsg(self.raw_fd(), &peer.addr, pkts)
-    }
-    /// Receives what is queued, without blocking.
-    fn recv_batch(&self, batch: &mut RecvBatch) -> io::Result<usize> {
-        batch.recv(self.raw_fd())
     }
     /// Where the L2TP header starts in a received datagram.
     fn l2tp_offset(&self, pkt: &[u8]) -> Option<usize>;
@@ -123,17 +119,19 @@ impl UdpUnderlay {
                 source: e,
             })
         };
+        let raw = fd.as_raw_fd();
         if fam == libc::AF_INET6 {
             opt(
-                sys::setsockopt_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1),
+                sys::setsockopt_int(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1),
                 "IPV6_V6ONLY",
             )?;
             opt(
-                sys::set_udp6_no_check(&fd, !csum.v6_tx, !csum.v6_rx),
+                sys::set_udp_tx_csum(raw, true, csum.v6_tx)
+                    .and_then(|()| sys::set_udp6_rx_zero(raw, !csum.v6_rx)),
                 "UDP_NO_CHECK6_TX/RX",
             )?;
         } else {
-            opt(sys::set_udp_csum_v4(&fd, csum.v4_tx), "SO_NO_CHECK")?;
+            opt(sys::set_udp_tx_csum(raw, false, csum.v4_tx), "SO_NO_CHECK")?;
         }
         sys::grow_buffers(&fd, SOCKET_BUFFER);
         sys::bind(&fd, local).map_err(|e| map_bind_error(e, local, "binding the UDP socket"))?;

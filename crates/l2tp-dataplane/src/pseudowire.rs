@@ -17,7 +17,9 @@ pub const MAX_FRAME: usize = 65_535;
 /// A virtio header saying "nothing to do" (plain frame).
 const PLAIN_VNET: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 
-/// The host side of a session.
+/// The host side of a session. Frames are read per queue and written as
+/// pieces (a virtio header, headers, payload still in the receive buffer),
+/// so neither direction copies or allocates per frame.
 pub trait Pseudowire: Send + Sync + fmt::Debug {
     /// Device name.
     fn ifname(&self) -> &str;
@@ -25,44 +27,25 @@ pub trait Pseudowire: Send + Sync + fmt::Debug {
     fn ifindex(&self) -> u32;
     /// MTU set at creation.
     fn mtu(&self) -> u32;
-    /// Descriptor that becomes readable when the host sends a frame.
-    fn raw_fd(&self) -> RawFd;
-    /// Takes one frame the host sent; `Ok(None)` when there is none.
-    fn read_frame(&self, buf: &mut [u8]) -> io::Result<Option<usize>>;
-    /// Gives a frame to the host.
-    fn write_frame(&self, frame: &[u8]) -> io::Result<()>;
     /// Queues the device has (one descriptor each); 0 without a device.
-    fn queues(&self) -> usize {
-        1
-    }
-    /// Descriptor of queue `q`.
-    fn queue_fd(&self, q: usize) -> RawFd {
-        let _ = q;
-        self.raw_fd()
-    }
+    fn queues(&self) -> usize;
+    /// Descriptor of queue `q`, readable when the host sent a frame there.
+    fn queue_fd(&self, q: usize) -> RawFd;
     /// Whether frames read and written carry a virtio header.
     fn vnet_hdr(&self) -> bool {
         false
     }
-    /// Like [`read_frame`](Self::read_frame) on queue `q` (with the virtio
-    /// header in front when [`vnet_hdr`](Self::vnet_hdr)).
-    fn read_queue(&self, q: usize, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let _ = q;
-        self.read_frame(buf)
-    }
+    /// Takes one frame the host sent on queue `q` (with the virtio header
+    /// in front when [`vnet_hdr`](Self::vnet_hdr)); `Ok(None)` when there
+    /// is none.
+    fn read_queue(&self, q: usize, buf: &mut [u8]) -> io::Result<Option<usize>>;
+    /// Gives the host one plain frame (a "nothing to do" virtio header is
+    /// added when [`vnet_hdr`](Self::vnet_hdr)), on the first queue.
+    fn write_frame(&self, frame: &[u8]) -> io::Result<()>;
     /// Gives the host one frame made of `parts` (the first starting with
     /// the virtio header when [`vnet_hdr`](Self::vnet_hdr)), on the queue
     /// of flow `hash`: a flow's replies then leave on the same queue.
-    fn write_parts(&self, hash: u32, parts: &[&[u8]]) -> io::Result<()> {
-        let _ = hash;
-        match parts {
-            [one] => self.write_frame(one),
-            _ => {
-                let whole: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
-                self.write_frame(&whole)
-            }
-        }
-    }
+    fn write_parts(&self, hash: u32, parts: &[&[u8]]) -> io::Result<()>;
 }
 
 /// How a TAP device is opened.
@@ -248,28 +231,6 @@ impl Pseudowire for TapDevice {
     fn mtu(&self) -> u32 {
         self.mtu
     }
-    fn raw_fd(&self) -> RawFd {
-        self.fd(0)
-    }
-    fn read_frame(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        if !self.vnet {
-            return sys::read(self.fd(0), buf);
-        }
-        // Callers of this plain interface get the frame without the
-        // header; offloads are only asked for by the fast path, which
-        // reads with `read_queue`, so no partial checksums arrive here
-        // unless both are mixed.
-        let mut tmp = [0u8; VNET_HDR_LEN];
-        let n = sys::fast::readv(self.fd(0), &mut [&mut tmp, buf])?;
-        Ok(n.map(|n| n.saturating_sub(VNET_HDR_LEN)))
-    }
-    fn write_frame(&self, frame: &[u8]) -> io::Result<()> {
-        if self.vnet {
-            fast::writev(self.fd(0), &[&PLAIN_VNET, frame]).map(|_| ())
-        } else {
-            sys::write(self.fd(0), frame).map(|_| ())
-        }
-    }
     fn queues(&self) -> usize {
         self.fds.len()
     }
@@ -281,6 +242,13 @@ impl Pseudowire for TapDevice {
     }
     fn read_queue(&self, q: usize, buf: &mut [u8]) -> io::Result<Option<usize>> {
         sys::read(self.fd(q), buf)
+    }
+    fn write_frame(&self, frame: &[u8]) -> io::Result<()> {
+        if self.vnet {
+            fast::writev(self.fd(0), &[&PLAIN_VNET, frame]).map(|_| ())
+        } else {
+            sys::write(self.fd(0), frame).map(|_| ())
+        }
     }
     fn write_parts(&self, hash: u32, parts: &[&[u8]]) -> io::Result<()> {
         let fd = self.fd(hash as usize);
@@ -316,17 +284,17 @@ impl Pseudowire for NullPseudowire {
     fn mtu(&self) -> u32 {
         self.mtu
     }
-    fn raw_fd(&self) -> RawFd {
+    fn queues(&self) -> usize {
+        0
+    }
+    fn queue_fd(&self, _q: usize) -> RawFd {
         -1
     }
-    fn read_frame(&self, _buf: &mut [u8]) -> io::Result<Option<usize>> {
+    fn read_queue(&self, _q: usize, _buf: &mut [u8]) -> io::Result<Option<usize>> {
         Ok(None)
     }
     fn write_frame(&self, _frame: &[u8]) -> io::Result<()> {
         Ok(())
-    }
-    fn queues(&self) -> usize {
-        0
     }
     fn write_parts(&self, _hash: u32, _parts: &[&[u8]]) -> io::Result<()> {
         Ok(())

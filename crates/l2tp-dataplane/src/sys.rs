@@ -4,7 +4,7 @@
 use std::ffi::CString;
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 pub mod bpf;
@@ -139,12 +139,6 @@ impl SockAddr {
             _ => None,
         }
     }
-
-    /// The IP address only (cheaper than [`socket_addr`](Self::socket_addr) on the
-    /// hot path: no flowinfo/scope).
-    pub fn ip_port(&self) -> Option<(IpAddr, u16)> {
-        self.socket_addr().map(|a| (a.ip(), a.port()))
-    }
 }
 
 /// `socket(2)` with close-on-exec.
@@ -157,7 +151,7 @@ pub fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> io::R
 
 /// `setsockopt(2)` for an `int` option.
 pub fn setsockopt_int(
-    fd: &OwnedFd,
+    fd: RawFd,
     level: libc::c_int,
     name: libc::c_int,
     value: libc::c_int,
@@ -165,7 +159,7 @@ pub fn setsockopt_int(
     // SAFETY: the pointer and length describe a live c_int.
     cvt(unsafe {
         libc::setsockopt(
-            fd.as_raw_fd(),
+            fd,
             level,
             name,
             (&value as *const libc::c_int).cast(),
@@ -175,24 +169,23 @@ pub fn setsockopt_int(
     Ok(())
 }
 
-/// IPv4 UDP transmit checksums on (true) or off.
-pub fn set_udp_csum_v4(fd: &OwnedFd, on: bool) -> io::Result<()> {
-    setsockopt_int(fd, libc::SOL_SOCKET, SO_NO_CHECK, libc::c_int::from(!on))
+/// UDP transmit checksums on (true) or off (IPv6: sent as zero, RFC 6935).
+pub fn set_udp_tx_csum(fd: RawFd, v6: bool, on: bool) -> io::Result<()> {
+    let off = libc::c_int::from(!on);
+    if v6 {
+        setsockopt_int(fd, libc::IPPROTO_UDP, UDP_NO_CHECK6_TX, off)
+    } else {
+        setsockopt_int(fd, libc::SOL_SOCKET, SO_NO_CHECK, off)
+    }
 }
 
-/// IPv6 zero-checksum transmit (`tx_zero`) and acceptance (`rx_zero`).
-pub fn set_udp6_no_check(fd: &OwnedFd, tx_zero: bool, rx_zero: bool) -> io::Result<()> {
-    setsockopt_int(
-        fd,
-        libc::IPPROTO_UDP,
-        UDP_NO_CHECK6_TX,
-        libc::c_int::from(tx_zero),
-    )?;
+/// Whether IPv6 UDP with a zero checksum is accepted.
+pub fn set_udp6_rx_zero(fd: RawFd, accept: bool) -> io::Result<()> {
     setsockopt_int(
         fd,
         libc::IPPROTO_UDP,
         UDP_NO_CHECK6_RX,
-        libc::c_int::from(rx_zero),
+        libc::c_int::from(accept),
     )
 }
 
@@ -200,6 +193,7 @@ pub fn set_udp6_no_check(fd: &OwnedFd, tx_zero: bool, rx_zero: bool) -> io::Resu
 /// variants (beyond `rmem_max`) first and ignores failures, as a smaller
 /// buffer only costs throughput.
 pub fn grow_buffers(fd: &OwnedFd, bytes: libc::c_int) {
+    let fd = fd.as_raw_fd();
     if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, bytes).is_err() {
         let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, bytes);
     }
@@ -266,107 +260,6 @@ pub fn sendmmsg(fd: RawFd, dest: &SockAddr, pkts: &[&[u8]]) -> io::Result<usize>
     // them (apart from msg_len).
     let sent = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as libc::c_uint, 0) };
     cvt(sent).map(|s| s as usize)
-}
-
-/// Preallocated receive slots for `recvmmsg(2)`.
-pub struct RecvBatch {
-    buf: Vec<u8>,
-    slot: usize,
-    lens: [usize; MAX_BATCH],
-    addrs: [SockAddr; MAX_BATCH],
-    count: usize,
-}
-
-impl RecvBatch {
-    /// `slots` buffers (at most [`MAX_BATCH`]) of `slot` bytes each.
-    pub fn new(slots: usize, slot: usize) -> Self {
-        let slots = slots.clamp(1, MAX_BATCH);
-        Self {
-            // Zeroed allocation: pages are only touched when the kernel
-            // writes into them.
-            buf: vec![0; slots * slot],
-            slot,
-            lens: [0; MAX_BATCH],
-            addrs: [SockAddr::empty(); MAX_BATCH],
-            count: 0,
-        }
-    }
-
-    /// Messages received by the last [`recv`](Self::recv).
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// True when the last receive got nothing.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Message `i` and its sender.
-    pub fn get(&self, i: usize) -> Option<(&[u8], &SockAddr)> {
-        if i >= self.count {
-            return None;
-        }
-        let start = i * self.slot;
-        let len = (*self.lens.get(i)?).min(self.slot);
-        Some((self.buf.get(start..start + len)?, self.addrs.get(i)?))
-    }
-
-    /// Receives as many datagrams as are queued (up to the slot count)
-    /// without blocking; `Ok(0)` when none are.
-    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
-        let slots = self.buf.len() / self.slot;
-        // SAFETY: iovec and mmsghdr are plain old data; zero is valid.
-        let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { zeroed() };
-        // SAFETY: as above.
-        let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
-        for (i, (chunk, (iov, (hdr, addr)))) in self
-            .buf
-            .chunks_exact_mut(self.slot)
-            .zip(
-                iovs.iter_mut()
-                    .zip(hdrs.iter_mut().zip(self.addrs.iter_mut())),
-            )
-            .enumerate()
-        {
-            if i >= slots {
-                break;
-            }
-            *addr = SockAddr::empty();
-            iov.iov_base = chunk.as_mut_ptr().cast();
-            iov.iov_len = chunk.len();
-            hdr.msg_hdr.msg_name = (&mut addr.storage as *mut libc::sockaddr_storage).cast();
-            hdr.msg_hdr.msg_namelen = addr.len;
-            hdr.msg_hdr.msg_iov = iov as *mut libc::iovec;
-            hdr.msg_hdr.msg_iovlen = 1;
-        }
-        // SAFETY: every header points at a distinct writable slot of
-        // `self.buf` and a distinct address in `self.addrs`, alive and
-        // unmoved during the call.
-        let r = unsafe {
-            libc::recvmmsg(
-                fd,
-                hdrs.as_mut_ptr(),
-                slots as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        self.count = 0;
-        match cvt(r) {
-            Ok(n) => {
-                let n = n as usize;
-                for (i, hdr) in hdrs.iter().enumerate().take(n) {
-                    self.lens[i] = hdr.msg_len as usize;
-                    self.addrs[i].len = hdr.msg_hdr.msg_namelen;
-                }
-                self.count = n;
-                Ok(n)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 /// `read(2)`; `Ok(None)` when the descriptor has nothing (EAGAIN).

@@ -16,7 +16,7 @@ use crate::encap::{IpUnderlay, Peer, UdpChecksums, UdpUnderlay, Underlay};
 use crate::offload::FastpathOptions;
 use crate::pseudowire::{NullPseudowire, Pseudowire, TapDevice, TapOptions};
 use crate::reaper::{wait_gone, Reaper};
-use crate::sys::{fast, EventFd, SockAddr};
+use crate::sys::{self, fast, EventFd, SockAddr};
 use crate::tcbpf::{self, TcBpf};
 use crate::txpool::{TxPool, TxSession};
 use crate::worker::{self, PortShared, PortStats, SessionShared};
@@ -84,6 +84,24 @@ struct Port {
 }
 
 impl Port {
+    /// Sends one control message; `context` says what failed.
+    fn send_one(
+        &self,
+        peer: &Peer,
+        msg: &[u8],
+        context: impl FnOnce() -> String,
+    ) -> Result<(), DataplaneError> {
+        let source = match self.shared.underlay.send_batch(peer, &[msg]) {
+            Ok(1) => return Ok(()),
+            Ok(_) => std::io::Error::from(std::io::ErrorKind::WriteZero),
+            Err(e) => e,
+        };
+        Err(DataplaneError::Io {
+            context: context(),
+            source,
+        })
+    }
+
     fn stop(&mut self) {
         self.stop.signal();
         if let Some(t) = self.thread.take() {
@@ -177,6 +195,14 @@ impl UserspaceDataplane {
     /// Sends a control message from the socket of `tunnel_id` to its peer
     /// (`msg` starts at the L2TP header; over IP with the zero session ID).
     pub fn send_control(&self, tunnel_id: u32, msg: &[u8]) -> Result<(), DataplaneError> {
+        let (t, port) = self.tunnel_port(tunnel_id)?;
+        port.send_one(&t.peer, msg, || {
+            format!("sending a control message on tunnel {tunnel_id}")
+        })
+    }
+
+    /// A tunnel and the socket it is on.
+    fn tunnel_port(&self, tunnel_id: u32) -> Result<(&Tunnel, &Port), DataplaneError> {
         let t = self
             .tunnels
             .get(&tunnel_id)
@@ -185,17 +211,7 @@ impl UserspaceDataplane {
             .ports
             .get(&t.port)
             .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
-        match port.shared.underlay.send_batch(&t.peer, &[msg]) {
-            Ok(1) => Ok(()),
-            Ok(_) => Err(DataplaneError::Io {
-                context: format!("sending a control message on tunnel {tunnel_id}"),
-                source: std::io::Error::from(std::io::ErrorKind::WriteZero),
-            }),
-            Err(e) => Err(DataplaneError::Io {
-                context: format!("sending a control message on tunnel {tunnel_id}"),
-                source: e,
-            }),
-        }
+        Ok((t, port))
     }
 
     /// Drops that belong to no session, per socket.
@@ -219,14 +235,7 @@ impl UserspaceDataplane {
     /// The local address a tunnel's socket is bound to (shows the port the
     /// kernel picked when `udp_sport` was 0).
     pub fn tunnel_local_addr(&self, tunnel_id: u32) -> Result<SocketAddr, DataplaneError> {
-        let t = self
-            .tunnels
-            .get(&tunnel_id)
-            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
-        let port = self
-            .ports
-            .get(&t.port)
-            .ok_or(DataplaneError::NoSuchTunnel(tunnel_id))?;
+        let (_, port) = self.tunnel_port(tunnel_id)?;
         Ok(port.shared.underlay.local())
     }
 
@@ -283,7 +292,11 @@ impl UserspaceDataplane {
             Encap::Ip => Box::new(IpUnderlay::bind(local.ip())?),
         };
         let key = (udp, underlay.local());
-        let gso = udp && self.opts.gso && enable_gso(underlay.raw_fd(), local.is_ipv6());
+        // The kernel refuses UDP GSO without transmit checksums; they are
+        // offloaded, so turning them on costs next to nothing.
+        let gso = udp
+            && self.opts.gso
+            && sys::set_udp_tx_csum(underlay.raw_fd(), local.is_ipv6(), true).is_ok();
         if udp && self.opts.gro {
             if let Err(e) = fast::set_udp_gro(underlay.raw_fd()) {
                 tracing::debug!(%local, "UDP_GRO not available: {e}");
@@ -397,18 +410,9 @@ impl UserspaceDataplane {
             Encap::Udp => dst,
             Encap::Ip => SocketAddr::new(dst.ip(), 0),
         };
-        let context = || format!("sending a control message from {local} to {dst}");
-        match port.shared.underlay.send_batch(&Peer::new(dst), &[msg]) {
-            Ok(1) => Ok(()),
-            Ok(_) => Err(DataplaneError::Io {
-                context: context(),
-                source: std::io::Error::from(std::io::ErrorKind::WriteZero),
-            }),
-            Err(e) => Err(DataplaneError::Io {
-                context: context(),
-                source: e,
-            }),
-        }
+        port.send_one(&Peer::new(dst), msg, || {
+            format!("sending a control message from {local} to {dst}")
+        })
     }
 
     /// Forgets `tunnel_id` on its socket; closes the socket when unused.
@@ -557,21 +561,6 @@ impl Drop for UserspaceDataplane {
     }
 }
 
-/// Turns UDP transmit checksums on: the kernel refuses UDP GSO without
-/// them (they are offloaded, so cost next to nothing). False if that failed.
-fn enable_gso(fd: std::os::fd::RawFd, v6: bool) -> bool {
-    /// `SO_NO_CHECK` (asm-generic/socket.h).
-    const SO_NO_CHECK: libc::c_int = 11;
-    /// `UDP_NO_CHECK6_TX` (linux/udp.h).
-    const UDP_NO_CHECK6_TX: libc::c_int = 101;
-    let r = if v6 {
-        fast::setsockopt_raw(fd, libc::IPPROTO_UDP, UDP_NO_CHECK6_TX, 0)
-    } else {
-        fast::setsockopt_raw(fd, libc::SOL_SOCKET, SO_NO_CHECK, 0)
-    };
-    r.is_ok()
-}
-
 fn validate_tunnel(cfg: &TunnelConfig) -> Result<(), DataplaneError> {
     if cfg.tunnel_id == 0 {
         return Err(DataplaneError::Invalid {
@@ -698,8 +687,7 @@ impl Dataplane for UserspaceDataplane {
         let pw: Box<dyn Pseudowire> = match cfg.pw_type {
             PseudowireType::Ethernet => {
                 let name = cfg.ifname.as_deref().unwrap_or("l2tpeth%d");
-                if !name.contains('%') && self.reaper.busy() && crate::sys::ifindex(name).is_some()
-                {
+                if !name.contains('%') && self.reaper.busy() && sys::ifindex(name).is_some() {
                     // The name may belong to a device still being removed.
                     self.reaper.settle();
                 }

@@ -201,7 +201,11 @@ impl RxPath {
     /// queues an answer (a TCP ACK, more data released by an ACK, an echo
     /// reply) on the device. Sending it from here saves waking a transmit
     /// worker, which is most of a round trip's latency. Queues a worker is
-    /// busy with are left to it.
+    /// busy with are left to it. Every queue is read, not only the one
+    /// written to: the TUN driver records a flow's queue only after the
+    /// host has handled the frame, so the answer to a flow's first frame
+    /// (or its first after 3 s idle) lands on a queue of the driver's own
+    /// choosing.
     fn answer(&mut self, sessions: &HashMap<u32, Arc<SessionShared>>) {
         if !self.inline_tx {
             self.touched.clear();
@@ -259,12 +263,9 @@ fn handle_datagram(
         return;
     };
     let mut rec = session.recorder();
-    let from_ok = match from.ip_port() {
-        Some((ip, port_no)) => {
-            ip == session.remote_ip && session.remote_port.is_none_or(|p| p == port_no)
-        }
-        None => false,
-    };
+    let from_ok = from.socket_addr().is_some_and(|a| {
+        a.ip() == session.remote_ip && session.remote_port.is_none_or(|p| p == a.port())
+    });
     if !from_ok {
         rec.record(Event::Invalid);
         return;

@@ -23,7 +23,9 @@ use super::segment::MAX_SEG_HEADER;
 use super::vnet::{
     VnetHdr, F_DATA_VALID, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, VNET_HDR_LEN,
 };
-use super::{be16, be32, flow_hash, parse_ip, put16, put_bytes, IPPROTO_TCP, IPPROTO_UDP};
+use super::{
+    be16, be32, flow_hash, parse_ip, put16, put_bytes, rewrite_ip_len, IPPROTO_TCP, IPPROTO_UDP,
+};
 
 /// Flows merged at the same time per receive thread.
 pub const MAX_ENTRIES: usize = 16;
@@ -493,32 +495,7 @@ impl Coalescer {
             let h = &mut e.hdr[VNET_HDR_LEN..];
             let l4_len = c.hdr_len - c.l4 + e.payload;
             let proto = if c.tcp { IPPROTO_TCP } else { IPPROTO_UDP };
-            let pseudo = if c.v6 {
-                put16(h, c.l3 + 4, (c.hdr_len - c.l3 - 40 + e.payload) as u16);
-                let src: [u8; 16] = h
-                    .get(c.l3 + 8..c.l3 + 24)
-                    .and_then(|s| s.try_into().ok())
-                    .unwrap_or([0; 16]);
-                let dst: [u8; 16] = h
-                    .get(c.l3 + 24..c.l3 + 40)
-                    .and_then(|s| s.try_into().ok())
-                    .unwrap_or([0; 16]);
-                pseudo_v6(src, dst, proto, l4_len as u32)
-            } else {
-                put16(h, c.l3 + 2, (c.hdr_len - c.l3 + e.payload) as u16);
-                put16(h, c.l3 + 10, 0);
-                let sum = Sum::new().feed(h.get(c.l3..c.l4).unwrap_or(&[])).finish();
-                put_bytes(h, c.l3 + 10, sum);
-                let src: [u8; 4] = h
-                    .get(c.l3 + 12..c.l3 + 16)
-                    .and_then(|s| s.try_into().ok())
-                    .unwrap_or([0; 4]);
-                let dst: [u8; 4] = h
-                    .get(c.l3 + 16..c.l3 + 20)
-                    .and_then(|s| s.try_into().ok())
-                    .unwrap_or([0; 4]);
-                pseudo_v4(src, dst, proto, l4_len as u16)
-            };
+            let pseudo = rewrite_ip_len(h, c.l3, c.l4, c.v6, proto, l4_len);
             // A partial checksum: the pseudo-header sum, left for the host
             // (or the segmentation that may follow) to complete.
             let csum_offset = if c.tcp {

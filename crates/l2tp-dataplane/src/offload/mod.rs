@@ -290,6 +290,43 @@ pub(crate) fn parse_ip(frame: &[u8]) -> Option<IpInfo> {
     }
 }
 
+/// Gives the IP header at `l3` (transport header at `l4`) of `h` a new
+/// transport length `l4_len`: the IPv6 payload length, or the IPv4 total
+/// length and then the header checksum (so every other IPv4 field must
+/// already be final). Returns the pseudo-header sum the transport
+/// checksum starts from. Segmentation and coalescing both rewrite headers
+/// this way, for a piece of a frame or for a merged one.
+pub(crate) fn rewrite_ip_len(
+    h: &mut [u8],
+    l3: usize,
+    l4: usize,
+    v6: bool,
+    proto: u8,
+    l4_len: usize,
+) -> csum::Sum {
+    let addr = |h: &[u8], at: usize, out: &mut [u8]| {
+        if let Some(a) = h.get(at..at + out.len()) {
+            out.copy_from_slice(a);
+        }
+    };
+    if v6 {
+        put16(h, l3 + 4, (l4 + l4_len).saturating_sub(l3 + 40) as u16);
+        let (mut src, mut dst) = ([0u8; 16], [0u8; 16]);
+        addr(h, l3 + 8, &mut src);
+        addr(h, l3 + 24, &mut dst);
+        csum::pseudo_v6(src, dst, proto, l4_len as u32)
+    } else {
+        put16(h, l3 + 2, (l4 + l4_len).saturating_sub(l3) as u16);
+        put16(h, l3 + 10, 0);
+        let c = csum::Sum::new().feed(h.get(l3..l4).unwrap_or(&[])).finish();
+        put_bytes(h, l3 + 10, c);
+        let (mut src, mut dst) = ([0u8; 4], [0u8; 4]);
+        addr(h, l3 + 12, &mut src);
+        addr(h, l3 + 16, &mut dst);
+        csum::pseudo_v4(src, dst, proto, l4_len as u16)
+    }
+}
+
 /// A symmetric hash of a frame's IP addresses and ports, so both
 /// directions of a flow pick the same queue; 0 for non-IP frames.
 pub(crate) fn flow_hash(frame: &[u8]) -> u32 {

@@ -7,11 +7,11 @@
 
 use std::ops::Range;
 
-use super::csum::{pseudo_v4, pseudo_v6, Sum};
+use super::csum::Sum;
 use super::vnet::{VnetHdr, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6, GSO_UDP, GSO_UDP_L4};
 use super::{
-    be16, be32, err, l3_offset, put16, put32, put_bytes, OffloadError, ETHERTYPE_IPV4,
-    ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP,
+    be16, be32, err, l3_offset, put16, put32, put_bytes, rewrite_ip_len, OffloadError,
+    ETHERTYPE_IPV4, ETHERTYPE_IPV6, IPPROTO_TCP, IPPROTO_UDP,
 };
 
 /// Longest header stack (Ethernet, two tags, IP with options or extension
@@ -182,27 +182,11 @@ impl Segments {
         let chunk = data.len();
         let (l3, l4) = (self.l3, self.l4);
         let l4_len = self.hdr_len - l4 + chunk;
-        let pseudo = if self.v6 {
-            put16(out, l3 + 4, (self.hdr_len - l3 - 40 + chunk) as u16);
-            let mut src = [0u8; 16];
-            let mut dst = [0u8; 16];
-            src.copy_from_slice(out.get(l3 + 8..l3 + 24).unwrap_or(&[0; 16]));
-            dst.copy_from_slice(out.get(l3 + 24..l3 + 40).unwrap_or(&[0; 16]));
-            let proto = if self.tcp { IPPROTO_TCP } else { IPPROTO_UDP };
-            pseudo_v6(src, dst, proto, l4_len as u32)
-        } else {
-            put16(out, l3 + 2, (self.hdr_len - l3 + chunk) as u16);
+        if !self.v6 {
             put16(out, l3 + 4, self.ip_id.wrapping_add(i as u16));
-            put16(out, l3 + 10, 0);
-            let c = Sum::new().feed(out.get(l3..l4).unwrap_or(&[])).finish();
-            put_bytes(out, l3 + 10, c);
-            let mut src = [0u8; 4];
-            let mut dst = [0u8; 4];
-            src.copy_from_slice(out.get(l3 + 12..l3 + 16).unwrap_or(&[0; 4]));
-            dst.copy_from_slice(out.get(l3 + 16..l3 + 20).unwrap_or(&[0; 4]));
-            let proto = if self.tcp { IPPROTO_TCP } else { IPPROTO_UDP };
-            pseudo_v4(src, dst, proto, l4_len as u16)
-        };
+        }
+        let proto = if self.tcp { IPPROTO_TCP } else { IPPROTO_UDP };
+        let pseudo = rewrite_ip_len(out, l3, l4, self.v6, proto, l4_len);
         let csum_at = if self.tcp {
             put32(out, l4 + 4, self.seq.wrapping_add((i * self.mss) as u32));
             let mut flags = self.flags;

@@ -8,7 +8,7 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::{cvt, cvt_size, ioctl_ifreq, IfReq, SockAddr, IFNAMSIZ, MAX_BATCH};
+use super::{cvt, cvt_size, ioctl_ifreq, setsockopt_int, IfReq, SockAddr, IFNAMSIZ, MAX_BATCH};
 
 /// `TUNSETIFF` = `_IOW('T', 202, int)`.
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
@@ -46,30 +46,10 @@ pub const MAX_PIECES: usize = 1024;
 /// Most messages in one [`GsoSender::send`] call.
 pub const MAX_MSGS: usize = 64;
 
-/// `setsockopt(2)` for an `int` option on a descriptor we do not own.
-pub fn setsockopt_raw(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: the pointer and length describe a live c_int.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })?;
-    Ok(())
-}
-
 /// Turns on `UDP_GRO`: receives may return several datagrams glued
 /// together, with their size in a control message.
 pub fn set_udp_gro(fd: RawFd) -> io::Result<()> {
-    setsockopt_raw(fd, libc::SOL_UDP, UDP_GRO, 1)
+    setsockopt_int(fd, libc::SOL_UDP, UDP_GRO, 1)
 }
 
 // ---------------------------------------------------------------- epoll
@@ -172,27 +152,6 @@ pub fn writev(fd: RawFd, parts: &[&[u8]]) -> io::Result<usize> {
     // SAFETY: the first `parts.len()` iovecs point at the live, readable
     // slices of `parts`.
     cvt_size(unsafe { libc::writev(fd, iovs.as_ptr(), parts.len() as libc::c_int) })
-}
-
-/// `readv(2)` into up to [`MAX_WRITEV`] pieces; `Ok(None)` when nothing
-/// is queued (EAGAIN).
-pub fn readv(fd: RawFd, parts: &mut [&mut [u8]]) -> io::Result<Option<usize>> {
-    if parts.len() > MAX_WRITEV {
-        return Err(io::Error::from_raw_os_error(libc::EINVAL));
-    }
-    // SAFETY: iovec is plain old data; zero is valid.
-    let mut iovs: [libc::iovec; MAX_WRITEV] = unsafe { zeroed() };
-    for (iov, p) in iovs.iter_mut().zip(parts.iter_mut()) {
-        iov.iov_base = p.as_mut_ptr().cast();
-        iov.iov_len = p.len();
-    }
-    // SAFETY: the first `parts.len()` iovecs point at live, writable,
-    // distinct slices of `parts`.
-    match cvt_size(unsafe { libc::readv(fd, iovs.as_ptr(), parts.len() as libc::c_int) }) {
-        Ok(n) => Ok(Some(n)),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 fn open_dev_tun() -> io::Result<OwnedFd> {
