@@ -79,15 +79,20 @@ impl Params {
         }
     }
 
-    /// Transmit in the kernel: no sequence numbers to write and no UDP
-    /// checksum to compute (the kernel's tunnel segmentation leaves it zero).
+    /// Transmit in the kernel: no sequence numbers to write, no UDP
+    /// checksum to compute (the kernel's tunnel segmentation leaves it zero)
+    /// and a source address to write (`local any` leaves the choice to the
+    /// socket).
     pub fn tx_eligible(&self) -> bool {
-        !self.send_seq && (self.encap == Encap::Ip || !self.udp_csum_tx)
+        !self.send_seq
+            && !self.local.is_unspecified()
+            && (self.encap == Encap::Ip || !self.udp_csum_tx)
     }
 
-    /// Receive in the kernel: sequence numbers are not required.
+    /// Receive in the kernel: sequence numbers are not required and the
+    /// address packets come to is known.
     pub fn rx_eligible(&self) -> bool {
-        !self.recv_seq
+        !self.recv_seq && !self.local.is_unspecified()
     }
 }
 

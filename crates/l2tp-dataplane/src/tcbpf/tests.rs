@@ -318,4 +318,7 @@ fn eligibility_follows_sequencing_and_checksums() {
     p.send_seq = true;
     p.recv_seq = true;
     assert!(!p.tx_eligible() && !p.rx_eligible());
+    let mut any = params(Encap::Udp, false, &[], L2SpecType::None);
+    any.local = "0.0.0.0".parse().unwrap();
+    assert!(!any.tx_eligible() && !any.rx_eligible(), "local any");
 }
