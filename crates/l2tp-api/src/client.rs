@@ -160,30 +160,10 @@ impl Client {
         self.writer
             .write_all(&line)
             .map_err(|e| self.io_error("sending request to l2tpd", e))?;
-
-        let mut buf = Vec::new();
-        let limit = MAX_RESPONSE_LINE as u64 + 1;
-        let n = (&mut self.reader)
-            .take(limit)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| self.io_error("reading response from l2tpd", e))?;
-        if n == 0 {
-            return Err(ClientError::Protocol {
+        let env = self
+            .read_envelope("reading response from l2tpd")?
+            .ok_or_else(|| ClientError::Protocol {
                 reason: "l2tpd closed the connection without answering".into(),
-            });
-        }
-        if buf.last() != Some(&b'\n') {
-            return Err(ClientError::Protocol {
-                reason: if buf.len() > MAX_RESPONSE_LINE {
-                    format!("response longer than {MAX_RESPONSE_LINE} bytes")
-                } else {
-                    "response line cut short".into()
-                },
-            });
-        }
-        let env: ResponseEnvelope =
-            serde_json::from_slice(&buf).map_err(|e| ClientError::Protocol {
-                reason: format!("cannot decode response: {e}"),
             })?;
         if env.version != PROTOCOL_VERSION {
             return Err(ClientError::VersionMismatch {
@@ -216,28 +196,42 @@ impl Client {
 
     /// Reads one response line (without sending anything).
     fn read_response(&mut self) -> Result<Option<Response>, ClientError> {
+        match self.read_envelope("reading from l2tpd")? {
+            None => Ok(None),
+            Some(ResponseEnvelope {
+                response: Response::Error(e),
+                ..
+            }) => Err(ClientError::Api(e)),
+            Some(env) => Ok(Some(env.response)),
+        }
+    }
+
+    /// Reads and decodes one line of at most [`MAX_RESPONSE_LINE`] bytes;
+    /// `None` when the daemon closed the connection before it began.
+    fn read_envelope(&mut self, what: &str) -> Result<Option<ResponseEnvelope>, ClientError> {
         let mut buf = Vec::new();
         let limit = MAX_RESPONSE_LINE as u64 + 1;
         let n = (&mut self.reader)
             .take(limit)
             .read_until(b'\n', &mut buf)
-            .map_err(|e| self.io_error("reading from l2tpd", e))?;
+            .map_err(|e| self.io_error(what, e))?;
         if n == 0 {
             return Ok(None);
         }
         if buf.last() != Some(&b'\n') {
             return Err(ClientError::Protocol {
-                reason: "response line cut short".into(),
+                reason: if buf.len() > MAX_RESPONSE_LINE {
+                    format!("response longer than {MAX_RESPONSE_LINE} bytes")
+                } else {
+                    "response line cut short".into()
+                },
             });
         }
-        let env: ResponseEnvelope =
-            serde_json::from_slice(&buf).map_err(|e| ClientError::Protocol {
+        serde_json::from_slice(&buf)
+            .map(Some)
+            .map_err(|e| ClientError::Protocol {
                 reason: format!("cannot decode response: {e}"),
-            })?;
-        match env.response {
-            Response::Error(e) => Err(ClientError::Api(e)),
-            other => Ok(Some(other)),
-        }
+            })
     }
 
     fn io_error(&self, what: &str, source: io::Error) -> ClientError {

@@ -374,12 +374,11 @@ pub fn decode_packet(frame: u64, time: Timestamp, p: &L2tpPacket<'_>, opts: &Opt
 fn fill(r: &mut Record, buf: &[u8], opts: &Options) -> Result<(), String> {
     match r.encap {
         Encap::Udp => {
-            let first = *buf
-                .first()
-                .ok_or("empty UDP payload: no L2TP header".to_string())?;
+            // Only an empty payload has no T bit to read.
+            let control = data::is_control(buf, data::Encap::Udp)
+                .map_err(|_| "empty UDP payload: no L2TP header".to_string())?;
             let ver = data::udp_version(buf).map_err(|e| format!("L2TP header: {e}"))?;
             r.version = Some(ver);
-            let control = first & 0x80 != 0;
             r.kind = Some(if control { Kind::Control } else { Kind::Data });
             match (ver, control) {
                 (2 | 3, true) => fill_control(r, buf, opts),

@@ -307,11 +307,7 @@ fn parse_params(args: &[String], warnings: &mut Vec<String>) -> Result<Params, C
                     _ => return Err(CliError::UnknownEncap(v.clone())),
                 };
             }
-            "name" => {
-                let v = value()?;
-                check_ifname(v)?;
-                p.name = Some(v.clone());
-            }
+            "name" => p.name = Some(parse_ifname(value()?)?),
             "remote" => p.remote = parse_addr(value()?, "remote")?,
             "local" => p.local = parse_addr(value()?, "local")?,
             "tunnel_id" | "tid" => p.tunnel_id = parse_id(value()?, "tunnel_id")?,
@@ -334,22 +330,11 @@ fn parse_params(args: &[String], warnings: &mut Vec<String>) -> Result<Params, C
             "peer_cookie" => p.peer_cookie = Some(parse_cookie(value()?)?),
             "l2spec_type" => p.l2spec_type = parse_l2spec(value()?)?,
             "seq" => apply_seq(value()?, &mut p.send_seq, &mut p.recv_seq)?,
-            "mtu" => {
-                let v = value()?;
-                let mtu = parse_uint(v, u64::from(u32::MAX)).ok_or_else(|| CliError::Invalid {
-                    arg: v.clone(),
-                    reason: "invalid MTU for mtu".into(),
-                })?;
-                p.mtu = Some(mtu as u32);
-            }
+            "mtu" => p.mtu = Some(parse_mtu(value()?)?),
             "reorder_timeout" => {
-                let v = value()?;
-                let ms = parse_uint(v, u64::from(u32::MAX)).ok_or_else(|| CliError::Invalid {
-                    arg: v.clone(),
-                    reason: "invalid milliseconds for reorder_timeout".into(),
-                })?;
+                let ms: u32 = parse_number(value()?, "milliseconds", "reorder_timeout")?;
                 // 0 means "no reorder timeout", as in the kernel.
-                p.reorder_timeout_ms = (ms != 0).then_some(ms);
+                p.reorder_timeout_ms = (ms != 0).then_some(ms.into());
             }
             "tunnel" => p.tunnel = true,
             "session" => p.session = true,
@@ -464,11 +449,7 @@ fn parse_add_dynamic(args: &[String]) -> Result<Command, CliError> {
                 };
             }
             "remote_end_id" => spec.remote_end_id = Some(value()?.clone()),
-            "name" => {
-                let v = value()?;
-                check_ifname(v)?;
-                spec.name = Some(v.clone());
-            }
+            "name" => spec.name = Some(parse_ifname(value()?)?),
             "cookie_len" => {
                 let v = value()?;
                 spec.cookie_len = match v.as_str() {
@@ -485,14 +466,7 @@ fn parse_add_dynamic(args: &[String]) -> Result<Command, CliError> {
             }
             "l2spec_type" => spec.l2spec_type = parse_l2spec(value()?)?,
             "seq" => apply_seq(value()?, &mut send_seq, &mut recv_seq)?,
-            "mtu" => {
-                let v = value()?;
-                let mtu = parse_uint(v, u64::from(u32::MAX)).ok_or_else(|| CliError::Invalid {
-                    arg: v.clone(),
-                    reason: "invalid MTU for mtu".into(),
-                })?;
-                spec.mtu = Some(mtu as u32);
-            }
+            "mtu" => spec.mtu = Some(parse_mtu(value()?)?),
             w if matches(w, "session") => session = true,
             _ => return Err(CliError::UnknownArgument(kw.clone())),
         }
@@ -591,22 +565,28 @@ pub fn parse_uint(s: &str, max: u64) -> Option<u64> {
         .filter(|v| *v <= max)
 }
 
-fn parse_id(s: &str, keyword: &str) -> Result<u32, CliError> {
-    parse_uint(s, u64::from(u32::MAX))
-        .map(|v| v as u32)
+/// [`parse_uint`] into `T` (get_u32, get_u16) with iproute2's error:
+/// "invalid {what} for {keyword}".
+fn parse_number<T: TryFrom<u64>>(s: &str, what: &str, keyword: &str) -> Result<T, CliError> {
+    parse_uint(s, u64::MAX)
+        .and_then(|v| T::try_from(v).ok())
         .ok_or_else(|| CliError::Invalid {
             arg: s.to_string(),
-            reason: format!("invalid ID for {keyword}"),
+            reason: format!("invalid {what} for {keyword}"),
         })
 }
 
+fn parse_id(s: &str, keyword: &str) -> Result<u32, CliError> {
+    parse_number(s, "ID", keyword)
+}
+
 fn parse_port(s: &str, keyword: &str) -> Result<u16, CliError> {
-    parse_uint(s, u64::from(u16::MAX))
-        .map(|v| v as u16)
-        .ok_or_else(|| CliError::Invalid {
-            arg: s.to_string(),
-            reason: format!("invalid port for {keyword}"),
-        })
+    parse_number(s, "port", keyword)
+}
+
+/// Any 32-bit value; the daemon checks the range, with the bounds in its message.
+fn parse_mtu(s: &str) -> Result<u32, CliError> {
+    parse_number(s, "MTU", "mtu")
 }
 
 fn parse_l2spec(v: &str) -> Result<L2SpecType, CliError> {
@@ -667,14 +647,14 @@ fn parse_cookie(s: &str) -> Result<Cookie, CliError> {
 }
 
 /// iproute2's check_ifname: 1..15 bytes, no '/' and no whitespace.
-fn check_ifname(s: &str) -> Result<(), CliError> {
+fn parse_ifname(s: &str) -> Result<String, CliError> {
     let ok = !s.is_empty()
         && s.len() < 16
         && !s.chars().any(|c| c == '/' || c.is_whitespace())
         && s != "."
         && s != "..";
     if ok {
-        Ok(())
+        Ok(s.to_string())
     } else {
         Err(CliError::Invalid {
             arg: s.to_string(),

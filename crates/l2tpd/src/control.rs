@@ -1,7 +1,8 @@
 //! The control thread: waits for control messages (from the data plane's
 //! receive threads, through a channel) and for the control plane's next
-//! timer, then runs them with the daemon locked. Time comes from
-//! `Instant::now()` here and nowhere else in the control plane.
+//! timer, then runs them with the daemon locked. The daemon reads the clock
+//! (here and in `Daemon`) and hands it to the sans-IO `l2tp-control`
+//! endpoints, which never read it themselves.
 
 use std::io;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};

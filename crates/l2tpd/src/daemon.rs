@@ -11,18 +11,15 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use l2tp_api::{
-    ApiError, Counters, Encap, ErrorKind, FastPath, L2SpecType, MonitorMessage, Origin,
-    PseudowireType, Request, Response, SessionSpec, SessionState, TunnelSpec, TunnelState,
-    PROTOCOL_VERSION,
+    ApiError, Counters, Encap, ErrorKind, FastPath, L2SpecType, MonitorMessage, Origin, Request,
+    Response, SessionSpec, SessionState, TunnelSpec, TunnelState, PROTOCOL_VERSION,
 };
 use l2tp_dataplane as dp;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{self, Config, L2TP_PORT};
+use crate::convert;
 use crate::lcce::{ControlInput, Lcce, LcceDataplane};
-
-/// The IANA port for L2TP, used when `udp_sport`/`udp_dport` are not given.
-pub const L2TP_PORT: u16 = 1701;
 
 /// Longest reorder timeout accepted; longer would just hold packets forever.
 const MAX_REORDER_TIMEOUT_MS: u64 = 60_000;
@@ -183,10 +180,7 @@ impl Daemon {
         let cfg = dp::TunnelConfig {
             tunnel_id: state.tunnel_id,
             peer_tunnel_id: state.peer_tunnel_id,
-            encap: match state.encap {
-                Encap::Ip => dp::Encap::Ip,
-                Encap::Udp => dp::Encap::Udp,
-            },
+            encap: convert::wire_encap(state.encap),
             local: state.local,
             remote: state.remote,
             udp_sport: state.udp_sport,
@@ -333,34 +327,20 @@ impl Daemon {
             .tunnels
             .get_mut(&spec.tunnel_id)
             .ok_or_else(|| no_such_tunnel(spec.tunnel_id))?;
-        let cookie = |c: Option<l2tp_api::Cookie>| {
-            let bytes = c.as_ref().map(|c| c.as_bytes()).unwrap_or(&[]);
-            dp::Cookie::new(bytes).map_err(|e| ApiError::invalid("cookie", format!("{e:?}")))
-        };
+        // 0 means "no reorder timeout", as in the kernel.
+        let reorder_timeout_ms = spec.reorder_timeout_ms.filter(|ms| *ms > 0);
         let cfg = dp::SessionConfig {
             tunnel_id: spec.tunnel_id,
             session_id: spec.session_id,
             peer_session_id: spec.peer_session_id,
-            pw_type: match spec.pw_type {
-                PseudowireType::Ethernet => dp::PseudowireType::Ethernet,
-                PseudowireType::Null => dp::PseudowireType::Null,
-            },
+            pw_type: convert::dp_pw_type(spec.pw_type),
             ifname: spec.name.clone(),
-            cookie: cookie(spec.cookie)?,
-            peer_cookie: cookie(spec.peer_cookie)?,
-            l2spec: match spec.l2spec_type {
-                L2SpecType::None => dp::L2SpecType::None,
-                L2SpecType::Default => dp::L2SpecType::Default,
-            },
-            seq: dp::SeqMode {
-                send: spec.seq.send(),
-                recv: spec.seq.recv(),
-            },
+            cookie: convert::dp_cookie(spec.cookie)?,
+            peer_cookie: convert::dp_cookie(spec.peer_cookie)?,
+            l2spec: convert::wire_l2spec(spec.l2spec_type),
+            seq: convert::dp_seq(spec.seq),
             mtu: spec.mtu,
-            reorder_timeout: spec
-                .reorder_timeout_ms
-                .filter(|ms| *ms > 0)
-                .map(Duration::from_millis),
+            reorder_timeout: reorder_timeout_ms.map(Duration::from_millis),
         };
         let info = self.dataplane.add_session(cfg).map_err(map_dp_error)?;
         let state = SessionState {
@@ -376,7 +356,7 @@ impl Daemon {
             peer_cookie: spec.peer_cookie,
             l2spec_type: spec.l2spec_type,
             seq: spec.seq,
-            reorder_timeout_ms: spec.reorder_timeout_ms.filter(|ms| *ms > 0),
+            reorder_timeout_ms,
             origin,
             stats: Counters::default(),
             control: None,
@@ -449,18 +429,14 @@ impl Daemon {
             }
         }
         if let Some(name) = &spec.name {
-            check_ifname(name)?;
-            let ours = self
-                .tunnels
-                .values()
-                .flat_map(|t| t.sessions.values())
-                .any(|s| &s.ifname == name);
-            if ours || (self.device_exists)(name) {
-                return Err(ApiError::new(
-                    ErrorKind::DeviceExists,
-                    format!("network device {name} already exists; choose another name"),
-                ));
-            }
+            check_new_ifname(name, |n| {
+                let ours = self
+                    .tunnels
+                    .values()
+                    .flat_map(|t| t.sessions.values())
+                    .any(|s| s.ifname == n);
+                ours || (self.device_exists)(n)
+            })?;
         }
         if spec.seq != l2tp_api::SeqMode::None && spec.l2spec_type == L2SpecType::None {
             return Err(ApiError::invalid(
@@ -530,7 +506,7 @@ impl Daemon {
             .map(|t| {
                 let mut s = t.state.clone();
                 s.stats = match self.dataplane.tunnel_counters(s.tunnel_id) {
-                    Ok(c) => map_counters(&c),
+                    Ok(c) => convert::api_counters(&c),
                     Err(e) => {
                         warn!(tunnel_id = s.tunnel_id, error = %e, "reading tunnel counters");
                         Counters::default()
@@ -587,7 +563,7 @@ impl Daemon {
                 let (tx, rx) = self.dataplane.fast_path(s.tunnel_id, s.session_id);
                 s.fast_path = FastPath { tx, rx };
                 s.stats = match self.dataplane.session_counters(s.tunnel_id, s.session_id) {
-                    Ok(c) => map_counters(&c),
+                    Ok(c) => convert::api_counters(&c),
                     Err(e) => {
                         warn!(
                             tunnel_id = s.tunnel_id,
@@ -645,38 +621,17 @@ fn check_unicast(field: &str, a: IpAddr) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The kernel's rules for a device name (dev_valid_name).
-fn check_ifname(name: &str) -> Result<(), ApiError> {
-    let reason = if name.is_empty() {
-        "must not be empty"
-    } else if name.len() > 15 {
-        "must be at most 15 bytes"
-    } else if name == "." || name == ".." {
-        "must not be \".\" or \"..\""
-    } else if name
-        .chars()
-        .any(|c| c == '/' || c == ':' || c.is_whitespace())
-    {
-        "must not contain '/', ':' or white space"
-    } else {
-        return Ok(());
-    };
-    Err(ApiError::invalid("name", format!("\"{name}\" {reason}")))
-}
-
-pub fn map_counters(c: &dp::Counters) -> Counters {
-    Counters {
-        tx_packets: c.tx_packets,
-        tx_bytes: c.tx_bytes,
-        tx_errors: c.tx_errors,
-        rx_packets: c.rx_packets,
-        rx_bytes: c.rx_bytes,
-        rx_errors: c.rx_errors,
-        rx_seq_discards: c.rx_seq_discards,
-        rx_oos_packets: c.rx_oos_packets,
-        rx_cookie_discards: c.rx_cookie_discards,
-        rx_invalid: c.rx_invalid,
+/// A device name for a new session, static or dynamic: one the kernel
+/// takes, and not `taken` (by one of our sessions or a host device).
+pub fn check_new_ifname(name: &str, taken: impl FnOnce(&str) -> bool) -> Result<(), ApiError> {
+    config::check_ifname(name).map_err(|reason| ApiError::invalid("name", reason))?;
+    if taken(name) {
+        return Err(ApiError::new(
+            ErrorKind::DeviceExists,
+            format!("network device {name} already exists; choose another name"),
+        ));
     }
+    Ok(())
 }
 
 /// Keeps the data plane's message (it says what to change) and classifies it.
@@ -1011,7 +966,7 @@ mod tests {
         let (k, msg) = err_kind(d.handle(Request::AddSession(named.clone())));
         assert_eq!(k, ErrorKind::DeviceExists, "name used by a host device");
         assert!(msg.contains("eth0"));
-        for bad in ["", "a/b", "a b", "0123456789abcdef", ".."] {
+        for bad in ["", "a/b", "a b", "a:b", "0123456789abcdef", "..", "pw%d%d"] {
             named.name = Some(bad.into());
             let (k, msg) = err_kind(d.handle(Request::AddSession(named.clone())));
             assert_eq!(k, ErrorKind::InvalidArgument, "{bad:?}");

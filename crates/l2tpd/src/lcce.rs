@@ -31,6 +31,7 @@ use rand::{Rng, SeedableRng};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Digest, SessionDef, TunnelDef};
+use crate::convert::{self, wire_encap};
 
 /// What the control thread waits for.
 #[derive(Debug)]
@@ -91,20 +92,6 @@ impl LcceDataplane for dp::UserspaceDataplane {
         msg: &[u8],
     ) -> Result<(), dp::DataplaneError> {
         dp::UserspaceDataplane::send_control_to(self, encap, local, dst, msg)
-    }
-}
-
-pub fn to_dp_encap(e: Encap) -> dp::Encap {
-    match e {
-        Encap::Udp => dp::Encap::Udp,
-        Encap::Ip => dp::Encap::Ip,
-    }
-}
-
-pub fn from_dp_encap(e: dp::Encap) -> Encap {
-    match e {
-        dp::Encap::Udp => Encap::Udp,
-        dp::Encap::Ip => Encap::Ip,
     }
 }
 
@@ -204,10 +191,7 @@ fn session_config(s: &SessionDef, local_session_id: u32) -> ctl::SessionConfig {
         pw_type: ctl::pw::ETHERNET,
         remote_end_id: s.remote_end_id.clone().unwrap_or_default().into_bytes(),
         cookie_len: s.cookie_len,
-        l2spec: match s.l2spec {
-            L2SpecType::None => ctl::L2SpecType::None,
-            L2SpecType::Default => ctl::L2SpecType::Default,
-        },
+        l2spec: convert::wire_l2spec(s.l2spec),
         sequencing: if s.seq.recv() {
             ctl::DataSequencing::All
         } else {
@@ -285,6 +269,20 @@ struct DynTunnel {
     up_sessions: u32,
 }
 
+impl DynTunnel {
+    /// A connection of configured tunnel `def` that is not up yet.
+    fn new(def: usize, local_id: u32, local: SocketAddr) -> DynTunnel {
+        DynTunnel {
+            def,
+            local_id,
+            local,
+            info: None,
+            in_dataplane: false,
+            up_sessions: 0,
+        }
+    }
+}
+
 /// What a dynamic session gets from its template or request.
 #[derive(Clone, Debug)]
 struct SessionPlan {
@@ -314,9 +312,10 @@ struct DynSession {
     up: Option<UpSession>,
 }
 
-/// What the data plane made of an established session. The negotiated
-/// parameters stay in the endpoint (`session_params`), not copied here:
-/// at 100,000 sessions every byte counts.
+/// What the data plane made of an established session (a session is only
+/// up once the data plane took it). The negotiated parameters stay in the
+/// endpoint (`session_params`), not copied here: at 100,000 sessions every
+/// byte counts.
 struct UpSession {
     /// Our tunnel ID, to remove the data-plane session after the tunnel
     /// is forgotten.
@@ -324,7 +323,6 @@ struct UpSession {
     ifname: String,
     ifindex: u32,
     mtu: u32,
-    in_dataplane: bool,
     seq: SeqMode,
 }
 
@@ -428,10 +426,6 @@ fn printable(b: &[u8]) -> String {
     }
 }
 
-fn api_cookie(c: &dp::Cookie) -> Option<l2tp_api::Cookie> {
-    l2tp_api::Cookie::from_bytes(c.as_bytes()).ok()
-}
-
 impl Lcce {
     pub fn new(config: Config) -> Lcce {
         let defs = Arc::new(config.tunnels);
@@ -476,7 +470,7 @@ impl Lcce {
         let defs = Arc::clone(&self.defs);
         for def in defs.iter() {
             if !self.listeners.contains(&(def.encap, def.local)) {
-                dp.open_listener(to_dp_encap(def.encap), def.local)
+                dp.open_listener(wire_encap(def.encap), def.local)
                     .map_err(|e| {
                         format!(
                             "tunnel \"{}\": cannot listen on {} {}: {e}",
@@ -494,10 +488,7 @@ impl Lcce {
                     shared: Arc::clone(&self.shared),
                 };
                 let cfg = EndpointConfig {
-                    encap: match def.encap {
-                        Encap::Udp => ctl::Encap::Udp,
-                        Encap::Ip => ctl::Encap::Ip,
-                    },
+                    encap: wire_encap(def.encap),
                     // Message summaries only while `l2tp monitor` watches.
                     monitor: !self.monitors.is_empty(),
                     max_sessions_per_tunnel: self.max_sessions_per_tunnel,
@@ -554,17 +545,8 @@ impl Lcce {
                 info!(tunnel = %def.name, %peer, local_id, "sending SCCRQ");
                 st.handle = Some(h);
                 lock(&self.shared).handle_def.insert((def.encap, h), idx);
-                self.tunnels.insert(
-                    (def.encap, h),
-                    DynTunnel {
-                        def: idx,
-                        local_id,
-                        local: def.local,
-                        info: None,
-                        in_dataplane: false,
-                        up_sessions: 0,
-                    },
-                );
+                self.tunnels
+                    .insert((def.encap, h), DynTunnel::new(idx, local_id, def.local));
                 for s in def.sessions.iter().filter(|s| s.initiate) {
                     for _ in 0..s.count {
                         if let Err(e) = self.open(def.encap, h, SessionPlan::from_def(s), s, now) {
@@ -652,7 +634,7 @@ impl Lcce {
 
     /// Learns about tunnels and sessions the policy admitted, forgets IDs
     /// handed out for requests that failed afterwards, and logs refusals.
-    fn after_input(&mut self, ei: usize, peer: SocketAddr, _now: Instant) {
+    fn after_input(&mut self, ei: usize, peer: SocketAddr, now: Instant) {
         let encap = self.endpoints[ei].encap;
         let (accepted, pending) = {
             let mut sh = lock(&self.shared);
@@ -683,20 +665,11 @@ impl Lcce {
                         .map(|((_, th), _)| *th)
                         .collect();
                     lock(&self.shared).handle_def.insert((encap, h), idx);
-                    self.tunnels.insert(
-                        (encap, h),
-                        DynTunnel {
-                            def: idx,
-                            local_id: id,
-                            local: def.local,
-                            info: None,
-                            in_dataplane: false,
-                            up_sessions: 0,
-                        },
-                    );
+                    self.tunnels
+                        .insert((encap, h), DynTunnel::new(idx, id, def.local));
                     for old in stale {
                         info!(tunnel = %def.name, peer = %from, "peer restarted; closing its previous connection");
-                        let _ = self.endpoints[ei].ep.close_tunnel(_now, old);
+                        let _ = self.endpoints[ei].ep.close_tunnel(now, old);
                     }
                 }
                 None => {
@@ -853,7 +826,7 @@ impl Lcce {
             warn!(%dst, "no local socket to send a control message from; dropped");
             return;
         };
-        if let Err(e) = dp.send_control_to(to_dp_encap(encap), local, dst, payload) {
+        if let Err(e) = dp.send_control_to(wire_encap(encap), local, dst, payload) {
             debug!(%dst, error = %e, "sending control message");
         }
     }
@@ -926,12 +899,10 @@ impl Lcce {
                 }
                 if let Some(up) = &s.up {
                     info!(tunnel_id = tid, session_id = s.local_id, ifname = %up.ifname, reason = %text, "session down");
-                    if up.in_dataplane {
-                        match dp.del_session(tid, s.local_id) {
-                            Ok(()) | Err(dp::DataplaneError::NoSuchTunnel(_)) => {}
-                            Err(e) => {
-                                warn!(session_id = s.local_id, error = %e, "removing data-plane session")
-                            }
+                    match dp.del_session(tid, s.local_id) {
+                        Ok(()) | Err(dp::DataplaneError::NoSuchTunnel(_)) => {}
+                        Err(e) => {
+                            warn!(session_id = s.local_id, error = %e, "removing data-plane session")
                         }
                     }
                 } else {
@@ -980,7 +951,7 @@ impl Lcce {
         let cfg = dp::TunnelConfig {
             tunnel_id: t.local_id,
             peer_tunnel_id: info.peer_id,
-            encap: to_dp_encap(encap),
+            encap: wire_encap(encap),
             local: t.local.ip(),
             remote: info.peer.ip(),
             udp_sport: t.local.port(),
@@ -1068,40 +1039,31 @@ impl Lcce {
                 tunnel_id: params.local_tunnel_id,
                 session_id: params.local_session_id,
                 peer_session_id: params.remote_session_id,
-                pw_type: match plan.pw_type {
-                    PseudowireType::Ethernet => dp::PseudowireType::Ethernet,
-                    PseudowireType::Null => dp::PseudowireType::Null,
-                },
+                pw_type: convert::dp_pw_type(plan.pw_type),
                 ifname: plan.ifname.clone(),
                 cookie: params.peer_cookie,
                 peer_cookie: params.local_cookie,
                 l2spec: params.tx_l2spec,
-                seq: dp::SeqMode {
-                    send: seq.send(),
-                    recv: seq.recv(),
-                },
+                seq: convert::dp_seq(seq),
                 mtu: plan.mtu,
                 reorder_timeout: None,
             };
-            dp.add_session(cfg)
-                .map(|i| (i.ifname, i.ifindex, i.mtu, true))
-                .map_err(|e| e.to_string())
+            dp.add_session(cfg).map_err(|e| e.to_string())
         };
         match result {
-            Ok((ifname, ifindex, mtu, in_dataplane)) => {
+            Ok(info) => {
                 info!(
                     tunnel_id = params.local_tunnel_id,
                     session_id = params.local_session_id,
                     peer_session_id = params.remote_session_id,
-                    ifname = %ifname,
+                    ifname = %info.ifname,
                     "session up"
                 );
                 let up = UpSession {
                     tunnel_id: params.local_tunnel_id,
-                    ifname,
-                    ifindex,
-                    mtu,
-                    in_dataplane,
+                    ifname: info.ifname,
+                    ifindex: info.ifindex,
+                    mtu: info.mtu,
                     seq,
                 };
                 let s = self.sessions.entry((encap, session)).or_insert(DynSession {
@@ -1311,17 +1273,13 @@ impl Lcce {
             ));
         }
         if let Some(n) = &spec.name {
-            crate::config::check_ifname(n).map_err(|r| ApiError::invalid("name", r))?;
-            let ours = self.sessions.values().any(|s| {
-                s.plan.ifname.as_deref() == Some(n.as_str())
-                    || s.up.as_ref().is_some_and(|u| &u.ifname == n)
-            });
-            if ours || crate::sys::device_exists(n) {
-                return Err(ApiError::new(
-                    ErrorKind::DeviceExists,
-                    format!("network device {n} already exists; choose another name"),
-                ));
-            }
+            crate::daemon::check_new_ifname(n, |n| {
+                let ours = self.sessions.values().any(|s| {
+                    s.plan.ifname.as_deref() == Some(n)
+                        || s.up.as_ref().is_some_and(|u| u.ifname == n)
+                });
+                ours || crate::sys::device_exists(n)
+            })?;
         }
         if spec.name.is_some() && spec.pw_type == PseudowireType::Null {
             return Err(ApiError::invalid(
@@ -1450,7 +1408,7 @@ impl Lcce {
             let up_sessions = t.up_sessions;
             let counters = if t.in_dataplane {
                 dp.tunnel_counters(t.local_id)
-                    .map(|c| crate::daemon::map_counters(&c))
+                    .map(|c| convert::api_counters(&c))
                     .unwrap_or_default()
             } else {
                 Counters::default()
@@ -1520,13 +1478,10 @@ impl Lcce {
                     .tunnels
                     .get(&(s.encap, s.tunnel))
                     .map_or(String::new(), |t| self.def_name(t.def).to_string());
-                let stats = if up.in_dataplane {
-                    dp.session_counters(p.local_tunnel_id, p.local_session_id)
-                        .map(|c| crate::daemon::map_counters(&c))
-                        .unwrap_or_default()
-                } else {
-                    Counters::default()
-                };
+                let stats = dp
+                    .session_counters(p.local_tunnel_id, p.local_session_id)
+                    .map(|c| convert::api_counters(&c))
+                    .unwrap_or_default();
                 Some(SessionState {
                     tunnel_id: p.local_tunnel_id,
                     peer_tunnel_id: p.peer_tunnel_id,
@@ -1536,12 +1491,9 @@ impl Lcce {
                     ifname: up.ifname.clone(),
                     ifindex: up.ifindex,
                     mtu: up.mtu,
-                    cookie: api_cookie(&p.peer_cookie),
-                    peer_cookie: api_cookie(&p.local_cookie),
-                    l2spec_type: match p.tx_l2spec {
-                        ctl::L2SpecType::None => L2SpecType::None,
-                        ctl::L2SpecType::Default => L2SpecType::Default,
-                    },
+                    cookie: convert::api_cookie(&p.peer_cookie),
+                    peer_cookie: convert::api_cookie(&p.local_cookie),
+                    l2spec_type: convert::api_l2spec(p.tx_l2spec),
                     seq: up.seq,
                     reorder_timeout_ms: None,
                     origin: Origin::Dynamic,
@@ -1554,11 +1506,7 @@ impl Lcce {
                         peer_circuit_active: p.peer_circuit_active,
                     }),
                     fast_path: {
-                        let (tx, rx) = if up.in_dataplane {
-                            dp.fast_path(p.local_tunnel_id, p.local_session_id)
-                        } else {
-                            (false, false)
-                        };
+                        let (tx, rx) = dp.fast_path(p.local_tunnel_id, p.local_session_id);
                         FastPath { tx, rx }
                     },
                 })

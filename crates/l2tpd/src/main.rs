@@ -6,6 +6,7 @@
 
 mod config;
 mod control;
+mod convert;
 mod daemon;
 mod lcce;
 mod server;
@@ -120,7 +121,7 @@ fn run(opts: &Options) -> Result<(), String> {
     dataplane.set_control_handler(Some(Arc::new(
         move |p: &l2tp_dataplane::ControlPacket<'_>| {
             let _ = handler_tx.try_send(lcce::ControlInput::Datagram {
-                encap: lcce::from_dp_encap(p.encap),
+                encap: convert::api_encap(p.encap),
                 local: p.local,
                 peer: p.peer,
                 data: p.data.to_vec(),
