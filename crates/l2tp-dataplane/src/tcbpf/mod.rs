@@ -79,14 +79,23 @@ impl Params {
         }
     }
 
-    /// Transmit in the kernel: no sequence numbers to write, no UDP
-    /// checksum to compute (the kernel's tunnel segmentation leaves it zero)
-    /// and a source address to write (`local any` leaves the choice to the
-    /// socket).
+    /// Transmit in the kernel: UDP encapsulation (see below), no sequence
+    /// numbers to write, no UDP checksum to compute (the kernel's tunnel
+    /// segmentation leaves it zero) and a source address to write (`local
+    /// any` leaves the choice to the socket).
+    ///
+    /// Not IP encapsulation, although `egress` can build it: a frame whose
+    /// inner checksum the host left to offload (every TCP segment of a TAP
+    /// with checksum offload) then reaches the Linux kernel peer under qemu
+    /// with that checksum never filled in, and TCP never connects (seen in
+    /// tests/integration kernel_bulk; ping, whose checksum is complete,
+    /// works). TSO frames could not use it anyway: the kernel cannot
+    /// segment protocol 115.
     pub fn tx_eligible(&self) -> bool {
         !self.send_seq
             && !self.local.is_unspecified()
-            && (self.encap == Encap::Ip || !self.udp_csum_tx)
+            && self.encap == Encap::Udp
+            && !self.udp_csum_tx
     }
 
     /// Receive in the kernel: sequence numbers are not required and the

@@ -314,7 +314,7 @@ fn eligibility_follows_sequencing_and_checksums() {
     p.udp_csum_tx = true;
     assert!(!p.tx_eligible() && p.rx_eligible());
     p.encap = Encap::Ip;
-    assert!(p.tx_eligible());
+    assert!(!p.tx_eligible() && p.rx_eligible(), "IP: receive only");
     p.send_seq = true;
     p.recv_seq = true;
     assert!(!p.tx_eligible() && !p.rx_eligible());
