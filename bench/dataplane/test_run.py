@@ -114,6 +114,26 @@ class Arithmetic(unittest.TestCase):
         self.assertIsNone(run.ratios(path, None)["tcp1_gbps"])
 
 
+class Once(unittest.TestCase):
+    def test_result_and_unavailability_are_shared(self):
+        ctx, calls = {}, []
+
+        def make(c):
+            calls.append(c)
+            return "bins"
+
+        def fail(c):
+            calls.append(c)
+            raise run.Unavailable("no cargo")
+
+        self.assertEqual(run.once(ctx, "bins", make), "bins")
+        self.assertEqual(run.once(ctx, "bins", make), "bins")
+        for _ in range(2):
+            with self.assertRaisesRegex(run.Unavailable, "no cargo"):
+                run.once(ctx, "daemons", fail)
+        self.assertEqual(len(calls), 2, "each thing is made once, failed or not")
+
+
 class Options(unittest.TestCase):
     def test_defaults_and_quick(self):
         a = run.parse_args([])

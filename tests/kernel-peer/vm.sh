@@ -27,7 +27,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${L2TP_KPEER_CACHE:-$REPO/.cache/kernel-peer}
 
-usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit "${1:-0}"; }
 
 NETNS="" TAP=kpvm0 EXTRA=() ADDR="" MEM=512 KARGS="" CMD="" LOG="" HAVE_CMD=0
 while getopts "n:t:e:a:m:k:c:l:h" opt; do

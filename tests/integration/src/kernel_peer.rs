@@ -11,6 +11,8 @@
 //! - `L2TP_KPEER_CACHE`: where prepare.sh keeps the kernel and initramfs.
 //! - `L2TP_KPEER_KEEP=1`: keep each VM's temp dir (console log) after drop.
 //! - `L2TP_KPEER_BOOT_TIMEOUT`: boot timeout in seconds (default 120).
+//! - `L2TP_SKIP_KERNEL_PEER=1`: tests that boot a guest return at once
+//!   ([`skip_requested`]; `scripts/test --quick` sets it).
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -22,6 +24,8 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::netns::mac_string;
+
 /// Default per-command timeout of [`KernelPeer::run`]; the guest kills the
 /// command when it expires so the channel stays usable.
 pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -32,6 +36,16 @@ const BEGIN: &[u8] = b"\n__KP_BEGIN_";
 const END: &[u8] = b"__KP_END_";
 
 static VM_SERIAL: AtomicU32 = AtomicU32::new(0);
+
+/// Whether `L2TP_SKIP_KERNEL_PEER=1` asks the tests that boot a guest to
+/// return at once; says so on stderr when it does.
+pub fn skip_requested() -> bool {
+    let skip = std::env::var_os("L2TP_SKIP_KERNEL_PEER").is_some_and(|v| v == "1");
+    if skip {
+        eprintln!("L2TP_SKIP_KERNEL_PEER=1: kernel-peer test skipped");
+    }
+    skip
+}
 
 /// Repository root, found from this crate's manifest dir (tests/integration).
 pub fn repo_root() -> PathBuf {
@@ -233,8 +247,7 @@ impl KernelPeer {
             exited: false,
         };
         if let Err(e) = peer.wait_ready(deadline) {
-            let e = peer.annotate(e);
-            return Err(e);
+            return Err(with_logs(e, &peer.dir));
         }
         peer.boot_time = started.elapsed();
         for t in peer.taps.clone() {
@@ -465,18 +478,6 @@ impl KernelPeer {
             }
         }
     }
-
-    /// Adds the tails of qemu's and the console's logs to a boot error.
-    fn annotate(&self, e: io::Error) -> io::Error {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "{e}\n--- qemu.log ---\n{}\n--- console.log (tail) ---\n{}",
-                tail(&self.dir.join("qemu.log"), 2000),
-                tail(&self.console_log(), 4000)
-            ),
-        )
-    }
 }
 
 impl Drop for KernelPeer {
@@ -494,18 +495,24 @@ fn fail_boot(mut child: Child, dir: &Path, e: io::Error) -> io::Error {
         let _ = child.kill();
     }
     let _ = child.wait();
-    let e = io::Error::new(
+    let e = with_logs(e, dir);
+    if std::env::var_os("L2TP_KPEER_KEEP").is_none() {
+        let _ = fs::remove_dir_all(dir);
+    }
+    e
+}
+
+/// Adds the tails of qemu's and the console's logs (in the VM's temp dir
+/// `dir`) to a boot error.
+fn with_logs(e: io::Error, dir: &Path) -> io::Error {
+    io::Error::new(
         e.kind(),
         format!(
             "{e}\n--- qemu.log ---\n{}\n--- console.log (tail) ---\n{}",
             tail(&dir.join("qemu.log"), 2000),
             tail(&dir.join("console.log"), 4000)
         ),
-    );
-    if std::env::var_os("L2TP_KPEER_KEEP").is_none() {
-        let _ = fs::remove_dir_all(dir);
-    }
-    e
+    )
 }
 
 fn connect(sock: &Path, child: &mut Child, deadline: Instant) -> io::Result<UnixStream> {
@@ -554,13 +561,6 @@ fn tail(path: &Path, max: usize) -> String {
         }
         Err(e) => format!("({}: {e})", path.display()),
     }
-}
-
-fn mac_string(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 fn base64_encode(input: &[u8], out: &mut String) {

@@ -172,7 +172,6 @@ fn send_frames(
     (sent.len() as u64, sent.iter().map(|f| f.len() as u64).sum())
 }
 
-/// Both output forms agree; returns the JSON counters.
 /// `(transmit, receive)` on the kernel fast path, from `show session -j`.
 fn fast_path(d: &Daemon, id: u32) -> (bool, bool) {
     let s = d
@@ -184,6 +183,7 @@ fn fast_path(d: &Daemon, id: u32) -> (bool, bool) {
     (fp["tx"] == true, fp["rx"] == true)
 }
 
+/// Both output forms agree; returns the JSON counters.
 fn counters(d: &Daemon, id: u32) -> Counters {
     let json = d.session_counters(id, id);
     let text = d.l2tp_ok(&format!("-s show session tunnel_id {id} session_id {id}"));

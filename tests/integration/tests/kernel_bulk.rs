@@ -8,8 +8,8 @@
 //! (198.19.0.2) in the guest, with permanent neighbour entries so nothing
 //! but the transfer crosses. Three static pseudowires, one after the other:
 //! UDP over IPv4 with 8-byte cookies and `seq both` (userspace path), IP
-//! over IPv6 with 4-byte cookies (TSO frames segmented in userspace, the
-//! rest on the tc-bpf fast path), and UDP over IPv4 with 4-byte cookies and
+//! over IPv6 with 4-byte cookies (received on the tc-bpf fast path,
+//! transmitted from userspace), and UDP over IPv4 with 4-byte cookies and
 //! no sequencing (wholly on the fast path: the host kernel segments our
 //! 64 KiB frames as UDP tunnel packets, L2TP header copied into each).
 //!
@@ -42,22 +42,18 @@
 //!
 //! `L2TP_SKIP_KERNEL_PEER=1` skips the test (scripts/test --quick).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use l2tp_integration::bulk::{self, snmp_value, KernelL2tpStats, Rate};
 use l2tp_integration::daemon::{Counters, Daemon};
-use l2tp_integration::kernel_peer::{BootOptions, KernelPeer};
-use l2tp_integration::netns::{mac_string, LinkStats, Netns};
+use l2tp_integration::kernel_lab::{
+    KernelLab, Pseudowire, KERNEL_ADDR, KERNEL_SID, KERNEL_TID, OUR_ADDR, OUR_DEV, OUR_SID, OUR_TID,
+};
+use l2tp_integration::kernel_peer::skip_requested;
+use l2tp_integration::netns::LinkStats;
 
 const TAP: &str = "kb0";
-const OUR_TID: u32 = 1;
-const KERNEL_TID: u32 = 2;
-const OUR_SID: u32 = 1001;
-const KERNEL_SID: u32 = 2001;
-const OUR_DEV: &str = "pw0";
-const OUR_ADDR: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 1);
-const KERNEL_ADDR: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
 const SIZE: usize = 32 << 20;
 const SEED: u64 = 0x6b62_756c_6b33_326d;
 const TO_KERNEL_PORT: u16 = 5001;
@@ -82,14 +78,6 @@ const DP_VARS: [&str; 8] = [
     "L2TP_DP_QUEUES",
     "L2TP_DP_INLINE_TX",
 ];
-
-fn skip() -> bool {
-    if std::env::var_os("L2TP_SKIP_KERNEL_PEER").is_some_and(|v| v == "1") {
-        eprintln!("L2TP_SKIP_KERNEL_PEER=1: kernel-peer test skipped");
-        return true;
-    }
-    false
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Offloads {
@@ -134,56 +122,35 @@ impl Offloads {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Config {
-    encap: &'static str,
-    v6: bool,
-    /// What we send; the kernel expects it.
-    our_cookie: &'static str,
-    /// What the kernel sends; we expect it.
-    kernel_cookie: &'static str,
-    seq: bool,
-}
-
-impl std::fmt::Display for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}/{} cookie {} seq {}",
-            self.encap,
-            if self.v6 { "IPv6" } else { "IPv4" },
-            self.our_cookie.len() / 2,
-            if self.seq { "both" } else { "none" }
-        )
-    }
-}
-
-/// The first runs on the userspace path (sequencing); the second's TSO
-/// frames go through userspace and the rest through the tc-bpf fast path
-/// (the kernel cannot segment IP protocol 115); the third runs wholly on
-/// the fast path (kernel-segmented UDP tunnel frames) unless it is off.
-const CONFIGS: [Config; 3] = [
-    Config {
-        encap: "udp",
-        v6: false,
-        our_cookie: "0102030405060708",
-        kernel_cookie: "a1a2a3a4a5a6a7a8",
-        seq: true,
-    },
-    Config {
-        encap: "ip",
-        v6: true,
-        our_cookie: "c1c2c3c4",
-        kernel_cookie: "d1d2d3d4",
-        seq: false,
-    },
-    Config {
-        encap: "udp",
-        v6: false,
-        our_cookie: "e1e2e3e4",
-        kernel_cookie: "f1f2f3f4",
-        seq: false,
-    },
+/// The first runs on the userspace path (sequencing); the second receives
+/// on the tc-bpf fast path and transmits from userspace (IP encapsulation);
+/// the third runs wholly on the fast path (kernel-segmented UDP tunnel
+/// frames) unless it is off.
+const CONFIGS: [Pseudowire; 3] = [
+    Pseudowire::matched(
+        "udp",
+        false,
+        Some("0102030405060708"),
+        Some("a1a2a3a4a5a6a7a8"),
+        "default",
+        true,
+    ),
+    Pseudowire::matched(
+        "ip",
+        true,
+        Some("c1c2c3c4"),
+        Some("d1d2d3d4"),
+        "default",
+        false,
+    ),
+    Pseudowire::matched(
+        "udp",
+        false,
+        Some("e1e2e3e4"),
+        Some("f1f2f3f4"),
+        "default",
+        false,
+    ),
 ];
 
 /// Which way the bytes flow.
@@ -241,18 +208,13 @@ fn csum_errors(snmp: &str) -> u64 {
 }
 
 struct Lab {
-    vm: KernelPeer,
-    ns: Netns,
+    k: KernelLab,
 }
 
 impl Lab {
-    fn guest(&mut self, cmd: &str) -> String {
-        self.vm.run_ok(cmd).unwrap_or_else(|e| panic!("{e}"))
-    }
-
     fn snapshot(&mut self, d: &Daemon) -> Snapshot {
         let ours = d.session_counters(OUR_TID, OUR_SID);
-        let out = self.guest(
+        let out = self.k.guest(
             "cat /sys/kernel/debug/l2tp/tunnels; echo __KB_DEV; \
              cd /sys/class/net/l2tpeth0/statistics && cat rx_packets rx_bytes tx_packets \
              tx_bytes rx_errors rx_dropped tx_errors tx_dropped; echo __KB_SNMP; \
@@ -278,8 +240,8 @@ impl Lab {
         let k_dev: [u64; 8] = k_dev
             .try_into()
             .unwrap_or_else(|_| panic!("want 8 l2tpeth0 counters, got {dev:?}"));
-        let host_snmp = self.ns.sh_ok("cat /proc/net/snmp /proc/net/snmp6");
-        let host_netstat = self.ns.sh_ok("cat /proc/net/netstat");
+        let host_snmp = self.k.ns.sh_ok("cat /proc/net/snmp /proc/net/snmp6");
+        let host_netstat = self.k.ns.sh_ok("cat /proc/net/netstat");
         Snapshot {
             ours,
             k_tunnel,
@@ -287,8 +249,8 @@ impl Lab {
             k_dev,
             k_csum: csum_errors(snmp),
             k_retrans: snmp_value(snmp, "Tcp", "RetransSegs").unwrap_or(0),
-            tap: self.ns.link_stats(TAP),
-            pw: self.ns.link_stats(OUR_DEV),
+            tap: self.k.ns.link_stats(TAP),
+            pw: self.k.ns.link_stats(OUR_DEV),
             our_csum: csum_errors(&host_snmp),
             our_retrans: snmp_value(&host_snmp, "Tcp", "RetransSegs").unwrap_or(0),
             our_tlp: snmp_value(&host_netstat, "TcpExt", "TCPLossProbes").unwrap_or(0),
@@ -297,49 +259,12 @@ impl Lab {
 
     /// Creates both ends of `c` with static neighbours and checks the
     /// pseudowire answers a ping.
-    fn configure(&mut self, d: &Daemon, c: &Config) {
-        let (local, remote) = if c.v6 {
-            ("2001:db8::1", "2001:db8::2")
-        } else {
-            ("198.18.0.1", "198.18.0.2")
-        };
-        let ports = if c.encap == "udp" {
-            " udp_sport 1701 udp_dport 1701"
-        } else {
-            ""
-        };
-        let seq = if c.seq { "both" } else { "none" };
-        d.l2tp_ok(&format!(
-            "add tunnel tunnel_id {OUR_TID} peer_tunnel_id {KERNEL_TID} encap {} local {local} \
-             remote {remote}{ports}",
-            c.encap
-        ));
-        d.l2tp_ok(&format!(
-            "add session name {OUR_DEV} tunnel_id {OUR_TID} session_id {OUR_SID} \
-             peer_session_id {KERNEL_SID} l2spec_type default seq {seq} cookie {} peer_cookie {}",
-            c.our_cookie, c.kernel_cookie
-        ));
-        self.ns
-            .sh_ok(&format!("ip addr add {OUR_ADDR}/24 dev {OUR_DEV}"));
-        let kernel_mac = self.guest(&format!(
-            "ip l2tp add tunnel tunnel_id {KERNEL_TID} peer_tunnel_id {OUR_TID} encap {} \
-             local {remote} remote {local}{ports} && \
-             ip l2tp add session name l2tpeth0 tunnel_id {KERNEL_TID} session_id {KERNEL_SID} \
-             peer_session_id {OUR_SID} l2spec_type default seq {seq} cookie {} peer_cookie {} && \
-             ip link set l2tpeth0 up && ip addr add {KERNEL_ADDR}/24 dev l2tpeth0 && \
-             cat /sys/class/net/l2tpeth0/address",
-            c.encap, c.kernel_cookie, c.our_cookie
-        ));
-        let our_mac = mac_string(&self.ns.mac(OUR_DEV));
-        self.ns.sh_ok(&format!(
-            "ip neigh replace {KERNEL_ADDR} lladdr {} dev {OUR_DEV} nud permanent",
-            kernel_mac.trim()
-        ));
-        self.guest(&format!(
-            "ip neigh replace {OUR_ADDR} lladdr {our_mac} dev l2tpeth0 nud permanent"
-        ));
+    fn configure(&mut self, d: &Daemon, c: &Pseudowire) {
+        self.k.add_pseudowire(d, c);
+        self.k.static_neighbours();
         assert!(
-            self.ns
+            self.k
+                .ns
                 .wait_ping(&KERNEL_ADDR.to_string(), Duration::from_secs(10)),
             "{c}: no ping across the pseudowire"
         );
@@ -347,7 +272,7 @@ impl Lab {
 
     /// Our pseudowire TAP's `tun_flags` (IFF_*) and its queue count.
     fn tap_mode(&self) -> (u32, usize) {
-        let out = self.ns.sh_ok(&format!(
+        let out = self.k.ns.sh_ok(&format!(
             "cat /sys/class/net/{OUR_DEV}/tun_flags; ls /sys/class/net/{OUR_DEV}/queues"
         ));
         let mut lines = out.lines();
@@ -359,24 +284,19 @@ impl Lab {
         (flags, queues)
     }
 
-    fn teardown(&mut self, d: &Daemon) {
-        self.guest(&format!("ip l2tp del tunnel tunnel_id {KERNEL_TID}"));
-        d.l2tp_ok(&format!("del tunnel tunnel_id {OUR_TID}"));
-        assert!(!self.ns.has_link(OUR_DEV));
-    }
-
     /// 32 MiB of `payload` from our namespace into the guest; the guest's
     /// digest of what it read must be `digest`.
     fn send_to_kernel(&mut self, what: &str, payload: &[u8], digest: &str) -> Rate {
-        self.guest(&format!(
+        self.k.guest(&format!(
             "rm -f /tmp/kb.sum; \
              setsid bash -c 'nc -l -p {TO_KERNEL_PORT} </dev/null | sha256sum >/tmp/kb.sum.part; \
              mv /tmp/kb.sum.part /tmp/kb.sum' >/dev/null 2>&1 &"
         ));
         let to = SocketAddr::new(IpAddr::V4(KERNEL_ADDR), TO_KERNEL_PORT);
-        let rate = bulk::send_all(&self.ns, to, payload, TRANSFER_TIMEOUT)
+        let rate = bulk::send_all(&self.k.ns, to, payload, TRANSFER_TIMEOUT)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let (st, out) = self
+            .k
             .vm
             .run_timeout(
                 "for i in $(seq 1200); do [ -e /tmp/kb.sum ] && break; sleep 0.05; done; \
@@ -395,8 +315,9 @@ impl Lab {
     /// receiver's rate after checking the digest.
     fn receive_from_kernel(&mut self, what: &str, digest: &str) -> Rate {
         let at = SocketAddr::new(IpAddr::V4(OUR_ADDR), FROM_KERNEL_PORT);
-        let listener = bulk::listen(&self.ns, at).unwrap_or_else(|e| panic!("{what}: listen: {e}"));
-        let (vm, ns) = (&mut self.vm, &self.ns);
+        let listener =
+            bulk::listen(&self.k.ns, at).unwrap_or_else(|e| panic!("{what}: listen: {e}"));
+        let (vm, ns) = (&mut self.k.vm, &self.k.ns);
         let (received, guest) = std::thread::scope(|s| {
             let rx = s.spawn(|| bulk::receive_all(&listener, SIZE, TRANSFER_TIMEOUT));
             let guest = vm.run_timeout(
@@ -513,42 +434,19 @@ fn check_frames(what: &str, dir: Dir, a: &Snapshot, b: &Snapshot) {
 
 #[test]
 fn kernel_peer_bulk_32mib_each_way() {
-    if skip() {
+    if skip_requested() {
         return;
     }
     let started = Instant::now();
-    let ns = Netns::new("kbulk");
-    // Devices made from now on (the TAP, our pseudowire) start without
-    // IPv6, so no router solicitation or MLD report crosses.
-    ns.sysctl(&["net.ipv6.conf.default.disable_ipv6=1"]);
-    let opts = BootOptions {
-        kernel_args: "kpeer.noipv6=1".into(),
-        ..BootOptions::default()
+    let mut lab = Lab {
+        k: KernelLab::start("kbulk", TAP),
     };
-    let vm = KernelPeer::boot_with(&ns.name, TAP, &opts).expect("booting the kernel peer");
-    eprintln!("kernel peer booted in {:?}", vm.boot_time());
-    let mut lab = Lab { vm, ns };
-    lab.ns
-        .sysctl(&[&format!("net.ipv6.conf.{TAP}.disable_ipv6=0")]);
-    lab.ns.sh_ok(&format!(
-        "ip addr add 198.18.0.1/24 dev {TAP} && ip addr add 2001:db8::1/64 dev {TAP} nodad"
-    ));
-    lab.guest(
-        "sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0 && \
-         ip addr add 198.18.0.2/24 dev eth0 && ip addr add 2001:db8::2/64 dev eth0",
-    );
-    for addr in ["198.18.0.2", "2001:db8::2"] {
-        assert!(
-            lab.ns.wait_ping(addr, Duration::from_secs(10)),
-            "guest not reachable at {addr} on the underlay"
-        );
-    }
-    bulk::load_kernel_module(&mut lab.vm, "l2tp_debugfs").expect("loading l2tp_debugfs");
+    bulk::load_kernel_module(&mut lab.k.vm, "l2tp_debugfs").expect("loading l2tp_debugfs");
 
     let t = Instant::now();
     let payload = bulk::pattern(SIZE, SEED);
     let payload_digest = bulk::sha256_hex(&payload).expect("sha256sum");
-    let out = lab.guest(&format!(
+    let out = lab.k.guest(&format!(
         "head -c {SIZE} /dev/urandom > {GUEST_FILE} && sha256sum {GUEST_FILE}"
     ));
     let guest_digest = bulk::parse_digest(&out).unwrap_or_else(|| panic!("no digest: {out}"));
@@ -558,7 +456,7 @@ fn kernel_peer_bulk_32mib_each_way() {
     for c in &CONFIGS {
         for mode in [Offloads::Default, Offloads::On, Offloads::Off] {
             let t0 = Instant::now();
-            let d = Daemon::start_with_env(&lab.ns, mode.env(), &DP_VARS);
+            let d = Daemon::start_with_env(&lab.k.ns, mode.env(), &DP_VARS);
             lab.configure(&d, c);
             let (flags, queues) = lab.tap_mode();
             eprintln!(
@@ -600,7 +498,7 @@ fn kernel_peer_bulk_32mib_each_way() {
                 check_frames(&what, dir, &before, &after);
                 results.push((what, rate));
             }
-            lab.teardown(&d);
+            lab.k.remove_pseudowire(&d);
             let mut d = d;
             if !d.stop() {
                 eprintln!("  note: l2tpd did not exit 0 on SIGTERM");
@@ -611,7 +509,7 @@ fn kernel_peer_bulk_32mib_each_way() {
     eprintln!("kernel bulk done in {:?}", started.elapsed());
     for (what, rate) in &results {
         eprintln!(
-            "  {what:<50} {:>7.1} Mbit/s ({:.2} s)",
+            "  {what:<80} {:>7.1} Mbit/s ({:.2} s)",
             rate.mbit_per_s(),
             rate.elapsed.as_secs_f64()
         );

@@ -30,76 +30,31 @@
 use std::time::{Duration, Instant};
 
 use l2tp_integration::daemon::{Counters, Daemon};
-use l2tp_integration::kernel_peer::{BootOptions, KernelPeer};
-use l2tp_integration::netns::Netns;
+use l2tp_integration::kernel_lab::{
+    KernelLab, Pseudowire, KERNEL_ADDR, OUR_ADDR, OUR_DEV, OUR_SID, OUR_TID,
+};
+use l2tp_integration::kernel_peer::skip_requested;
 
 const TAP: &str = "kt0";
-const OUR_TID: u32 = 1;
-const KERNEL_TID: u32 = 2;
-const OUR_SID: u32 = 1001;
-const KERNEL_SID: u32 = 2001;
-const OUR_DEV: &str = "pw0";
-const OUR_ADDR: &str = "198.19.0.1";
-const KERNEL_ADDR: &str = "198.19.0.2";
-
-fn skip() -> bool {
-    if std::env::var_os("L2TP_SKIP_KERNEL_PEER").is_some_and(|v| v == "1") {
-        eprintln!("L2TP_SKIP_KERNEL_PEER=1: kernel-peer test skipped");
-        return true;
-    }
-    false
-}
 
 /// The guest, our daemon and their namespace. Fields drop in order: the
-/// guest powers off, the daemon stops, the namespace goes.
+/// daemon stops, the guest powers off, the namespace goes.
 struct Lab {
-    vm: KernelPeer,
     d: Daemon,
-    ns: Netns,
+    k: KernelLab,
 }
 
 impl Lab {
     fn start(tag: &str) -> Lab {
-        let ns = Netns::new(tag);
-        // Devices created from now on (the TAP qemu makes, our session
-        // TAPs) start without IPv6: no router solicitations or MLD reports
-        // on the pseudowire. The underlay TAP gets it back below.
-        ns.sysctl(&["net.ipv6.conf.default.disable_ipv6=1"]);
-        let opts = BootOptions {
-            kernel_args: "kpeer.noipv6=1".into(),
-            ..BootOptions::default()
-        };
-        let mut vm = KernelPeer::boot_with(&ns.name, TAP, &opts).expect("booting the kernel peer");
-        eprintln!("kernel peer booted in {:?}", vm.boot_time());
-        ns.sysctl(&[&format!("net.ipv6.conf.{TAP}.disable_ipv6=0")]);
-        ns.sh_ok(&format!(
-            "ip addr add 198.18.0.1/24 dev {TAP} && ip addr add 2001:db8::1/64 dev {TAP} nodad"
-        ));
-        vm.run_ok(
-            "sysctl -qw net.ipv6.conf.eth0.disable_ipv6=0 && \
-             ip addr add 198.18.0.2/24 dev eth0 && ip addr add 2001:db8::2/64 dev eth0",
-        )
-        .unwrap();
-        assert!(
-            ns.wait_ping("198.18.0.2", Duration::from_secs(10)),
-            "guest not reachable over IPv4 on the underlay"
-        );
-        assert!(
-            ns.wait_ping("2001:db8::2", Duration::from_secs(10)),
-            "guest not reachable over IPv6 on the underlay"
-        );
-        let d = Daemon::start(&ns);
-        Lab { vm, d, ns }
-    }
-
-    fn guest(&mut self, cmd: &str) -> String {
-        self.vm.run_ok(cmd).unwrap_or_else(|e| panic!("{e}"))
+        let k = KernelLab::start(tag, TAP);
+        let d = Daemon::start(&k.ns);
+        Lab { d, k }
     }
 
     /// Kernel device counters: rx_packets, rx_bytes, tx_packets, tx_bytes,
     /// rx_errors, tx_dropped.
     fn guest_stats(&mut self, dev: &str) -> [u64; 6] {
-        let out = self.guest(&format!(
+        let out = self.k.guest(&format!(
             "cd /sys/class/net/{dev}/statistics && cat rx_packets rx_bytes tx_packets tx_bytes \
              rx_errors tx_dropped"
         ));
@@ -118,59 +73,17 @@ impl Lab {
         self.d.session_counters(OUR_TID, OUR_SID)
     }
 
-    /// Creates both ends of `c`, addresses the devices, and returns the
-    /// smaller of the two device MTUs.
-    fn configure(&mut self, c: &Config) -> u32 {
-        let (local, remote) = if c.v6 {
-            ("2001:db8::1", "2001:db8::2")
-        } else {
-            ("198.18.0.1", "198.18.0.2")
-        };
-        let ports = if c.encap == "udp" {
-            " udp_sport 1701 udp_dport 1701"
-        } else {
-            ""
-        };
-        let seq = if c.seq { "both" } else { "none" };
-        let cookie = |send: Option<&str>, expect: Option<&str>| {
-            let mut s = String::new();
-            if let Some(k) = send {
-                s += &format!(" cookie {k}");
-            }
-            if let Some(k) = expect {
-                s += &format!(" peer_cookie {k}");
-            }
-            s
-        };
-        self.d.l2tp_ok(&format!(
-            "add tunnel tunnel_id {OUR_TID} peer_tunnel_id {KERNEL_TID} encap {} local {local} \
-             remote {remote}{ports}",
-            c.encap
-        ));
-        self.d.l2tp_ok(&format!(
-            "add session name {OUR_DEV} tunnel_id {OUR_TID} session_id {OUR_SID} \
-             peer_session_id {KERNEL_SID} l2spec_type {} seq {seq}{}",
-            c.l2spec,
-            cookie(c.our_cookie, c.our_peer_cookie)
-        ));
-        self.ns
-            .sh_ok(&format!("ip addr add {OUR_ADDR}/24 dev {OUR_DEV}"));
-        self.guest(&format!(
-            "ip l2tp add tunnel tunnel_id {KERNEL_TID} peer_tunnel_id {OUR_TID} encap {} \
-             local {remote} remote {local}{ports} && \
-             ip l2tp add session name l2tpeth0 tunnel_id {KERNEL_TID} session_id {KERNEL_SID} \
-             peer_session_id {OUR_SID} l2spec_type {} seq {seq}{} && \
-             ip link set l2tpeth0 up && ip addr add {KERNEL_ADDR}/24 dev l2tpeth0",
-            c.encap,
-            c.l2spec,
-            cookie(c.kernel_cookie, c.kernel_peer_cookie)
-        ));
+    /// Creates both ends of `c` and returns the smaller of the two device
+    /// MTUs.
+    fn configure(&mut self, c: &Pseudowire) -> u32 {
+        self.k.add_pseudowire(&self.d, c);
         let kernel_mtu: u32 = self
+            .k
             .guest("cat /sys/class/net/l2tpeth0/mtu")
             .trim()
             .parse()
             .expect("l2tpeth0 mtu");
-        let our_mtu = self.ns.mtu(OUR_DEV);
+        let our_mtu = self.k.ns.mtu(OUR_DEV);
         // Each end sizes its device for the header it sends, so the two
         // differ when the cookies do.
         assert_eq!(
@@ -185,102 +98,14 @@ impl Lab {
     }
 
     fn teardown(&mut self) {
-        self.guest(&format!("ip l2tp del tunnel tunnel_id {KERNEL_TID}"));
-        self.d.l2tp_ok(&format!("del tunnel tunnel_id {OUR_TID}"));
-        assert!(!self.ns.has_link(OUR_DEV));
-        self.guest("! ip link show l2tpeth0 2>/dev/null");
-    }
-
-    /// Permanent neighbour entries both ways, so no ARP crosses.
-    fn static_neighbours(&mut self) {
-        let our_mac = l2tp_integration::netns::mac_string(&self.ns.mac(OUR_DEV));
-        let kernel_mac = self.guest("cat /sys/class/net/l2tpeth0/address");
-        let kernel_mac = kernel_mac.trim();
-        self.ns.sh_ok(&format!(
-            "ip neigh replace {KERNEL_ADDR} lladdr {kernel_mac} dev {OUR_DEV} nud permanent"
-        ));
-        self.guest(&format!(
-            "ip neigh replace {OUR_ADDR} lladdr {our_mac} dev l2tpeth0 nud permanent"
-        ));
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Config {
-    encap: &'static str,
-    v6: bool,
-    /// What we send / expect; the kernel's are set independently so the
-    /// mismatch cases can be built.
-    our_cookie: Option<&'static str>,
-    our_peer_cookie: Option<&'static str>,
-    kernel_cookie: Option<&'static str>,
-    kernel_peer_cookie: Option<&'static str>,
-    l2spec: &'static str,
-    seq: bool,
-}
-
-impl Config {
-    /// Matching cookies: we send `ours`, the kernel sends `kernels`.
-    const fn matched(
-        encap: &'static str,
-        v6: bool,
-        ours: Option<&'static str>,
-        kernels: Option<&'static str>,
-        l2spec: &'static str,
-        seq: bool,
-    ) -> Config {
-        Config {
-            encap,
-            v6,
-            our_cookie: ours,
-            our_peer_cookie: kernels,
-            kernel_cookie: kernels,
-            kernel_peer_cookie: ours,
-            l2spec,
-            seq,
-        }
-    }
-}
-
-impl Config {
-    /// L2TP header bytes in front of each frame sent with `cookie`: the
-    /// UDP flags word, session ID, cookie and sublayer (the kernel's
-    /// `hdr_len`).
-    fn l2tp_header(&self, cookie: Option<&str>) -> u32 {
-        let udp = if self.encap == "udp" { 4 } else { 0 };
-        let sublayer = if self.l2spec == "default" { 4 } else { 0 };
-        udp + 4 + cookie.map_or(0, |c| c.len() as u32 / 2) + sublayer
-    }
-
-    /// Every byte the underlay adds to a frame sent with `cookie`, plus
-    /// the inner Ethernet header: 1500 minus this is the device MTU.
-    fn overhead(&self, cookie: Option<&str>) -> u32 {
-        let ip = if self.v6 { 40 } else { 20 };
-        let udp = if self.encap == "udp" { 8 } else { 0 };
-        ip + udp + self.l2tp_header(cookie) + 14
-    }
-}
-
-impl std::fmt::Display for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let len = |c: Option<&str>| c.map_or(0, |c| c.len() / 2);
-        write!(
-            f,
-            "encap {} {} cookie {}/{} l2spec {} seq {}",
-            self.encap,
-            if self.v6 { "IPv6" } else { "IPv4" },
-            len(self.our_cookie),
-            len(self.kernel_cookie),
-            self.l2spec,
-            if self.seq { "both" } else { "none" }
-        )
+        self.k.remove_pseudowire(&self.d);
     }
 }
 
 /// Runs iperf3 (TCP, 3 s) from our namespace to the guest's server;
 /// returns the receiver's bits per second.
-fn iperf(lab: &Lab, c: &Config, reverse: bool) -> f64 {
-    let out = lab.ns.sh(&format!(
+fn iperf(lab: &Lab, c: &Pseudowire, reverse: bool) -> f64 {
+    let out = lab.k.ns.sh(&format!(
         "timeout 60 iperf3 -c {KERNEL_ADDR} -t 3 -J --connect-timeout 10000{}",
         if reverse { " -R" } else { "" }
     ));
@@ -304,21 +129,22 @@ fn iperf(lab: &Lab, c: &Config, reverse: bool) -> f64 {
         .unwrap_or_else(|| panic!("{c}: no end.sum_received.bits_per_second in {text}"))
 }
 
-fn ping_ok(lab: &mut Lab, c: &Config, mtu: u32) {
-    let out = lab.ns.sh(&format!("ping -c 3 -i 0.2 -W 3 {KERNEL_ADDR}"));
+fn ping_ok(lab: &mut Lab, c: &Pseudowire, mtu: u32) {
+    let out = lab.k.ns.sh(&format!("ping -c 3 -i 0.2 -W 3 {KERNEL_ADDR}"));
     assert!(
         out.status.success(),
         "{c}: ping from our side failed:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
     let (st, text) = lab
+        .k
         .vm
         .run(&format!("ping -c 3 -i 0.2 -W 3 {OUR_ADDR}"))
         .unwrap();
     assert_eq!(st, 0, "{c}: ping from the kernel side failed:\n{text}");
     // The largest frame each side takes, unfragmented (DF), both ways.
     let big = mtu - 28;
-    let out = lab.ns.sh(&format!(
+    let out = lab.k.ns.sh(&format!(
         "ping -c 2 -i 0.2 -W 3 -M do -s {big} {KERNEL_ADDR}"
     ));
     assert!(
@@ -328,6 +154,7 @@ fn ping_ok(lab: &mut Lab, c: &Config, mtu: u32) {
         String::from_utf8_lossy(&out.stderr)
     );
     let (st, text) = lab
+        .k
         .vm
         .run(&format!("ping -c 2 -i 0.2 -W 3 -M do -s {big} {OUR_ADDR}"))
         .unwrap();
@@ -343,14 +170,14 @@ const FLOOR_BPS: f64 = 1e6;
 
 #[test]
 fn kernel_peer_pseudowires_carry_ping_and_tcp() {
-    if skip() {
+    if skip_requested() {
         return;
     }
     let started = Instant::now();
     let mut lab = Lab::start("kia");
-    lab.guest("iperf3 -s -D");
+    lab.k.guest("iperf3 -s -D");
     let configs = [
-        Config::matched(
+        Pseudowire::matched(
             "udp",
             false,
             Some("0102030405060708"),
@@ -358,7 +185,7 @@ fn kernel_peer_pseudowires_carry_ping_and_tcp() {
             "default",
             true,
         ),
-        Config::matched(
+        Pseudowire::matched(
             "udp",
             true,
             Some("a1a2a3a4"),
@@ -366,7 +193,7 @@ fn kernel_peer_pseudowires_carry_ping_and_tcp() {
             "default",
             true,
         ),
-        Config::matched(
+        Pseudowire::matched(
             "ip",
             false,
             Some("c1c2c3c4"),
@@ -374,7 +201,7 @@ fn kernel_peer_pseudowires_carry_ping_and_tcp() {
             "default",
             true,
         ),
-        Config::matched(
+        Pseudowire::matched(
             "ip",
             true,
             Some("e1e2e3e4e5e6e7e8"),
@@ -382,8 +209,8 @@ fn kernel_peer_pseudowires_carry_ping_and_tcp() {
             "default",
             true,
         ),
-        Config::matched("udp", false, None, None, "none", false),
-        Config::matched("ip", true, None, None, "default", false),
+        Pseudowire::matched("udp", false, None, None, "none", false),
+        Pseudowire::matched("ip", true, None, None, "default", false),
     ];
     let mut results = Vec::new();
     for c in &configs {
@@ -394,8 +221,8 @@ fn kernel_peer_pseudowires_carry_ping_and_tcp() {
         let down = iperf(&lab, c, true);
         let ours = lab.ours();
         let kernel = lab.guest_stats("l2tpeth0");
-        let tap = lab.ns.link_stats(TAP);
-        let drops_text = lab.ns.sh_ok(
+        let tap = lab.k.ns.link_stats(TAP);
+        let drops_text = lab.k.ns.sh_ok(
             "nstat -asz UdpRcvbufErrors Udp6RcvbufErrors; \
              awk 'FNR > 1 { d += $NF } END { print \"raw socket drops\", d + 0 }' \
              /proc/net/raw /proc/net/raw6",
@@ -453,13 +280,13 @@ fn kernel_peer_pseudowires_carry_ping_and_tcp() {
 
 #[test]
 fn kernel_peer_cookie_mismatch_and_counters() {
-    if skip() {
+    if skip_requested() {
         return;
     }
     let mut lab = Lab::start("kib");
     const N: u64 = 20;
     let (ours_k, kernels_k, wrong) = ("0102030405060708", "a1a2a3a4a5a6a7a8", "dead0000beef0000");
-    let good = Config::matched(
+    let good = Pseudowire::matched(
         "udp",
         false,
         Some(ours_k),
@@ -472,7 +299,7 @@ fn kernel_peer_cookie_mismatch_and_counters() {
     //    packet and byte for byte, over UDP/IPv4 and IP/IPv6.
     for c in [
         good,
-        Config::matched(
+        Pseudowire::matched(
             "ip",
             true,
             Some("11223344"),
@@ -482,14 +309,15 @@ fn kernel_peer_cookie_mismatch_and_counters() {
         ),
     ] {
         lab.configure(&c);
-        lab.static_neighbours();
+        lab.k.static_neighbours();
         // What iproute2 offers for the kernel's session statistics (no
         // counters, as of iproute2 6.1; logged for the record).
-        let shown = lab.guest("ip -s l2tp show session");
+        let shown = lab.k.guest("ip -s l2tp show session");
         eprintln!("kernel `ip -s l2tp show session`:\n{shown}");
         std::thread::sleep(Duration::from_millis(300));
         let (o0, k0) = (lab.ours(), lab.guest_stats("l2tpeth0"));
         let out = lab
+            .k
             .ns
             .sh(&format!("ping -c {N} -i 0.05 -W 3 {KERNEL_ADDR}"));
         assert!(
@@ -534,12 +362,12 @@ fn kernel_peer_cookie_mismatch_and_counters() {
 
     // 2. The kernel expects a cookie we do not send: our frames reach its
     //    eth0 and stop there; its frames still reach us.
-    let c = Config {
+    let c = Pseudowire {
         kernel_peer_cookie: Some(wrong),
         ..good
     };
     lab.configure(&c);
-    lab.static_neighbours();
+    lab.k.static_neighbours();
     std::thread::sleep(Duration::from_millis(300));
     let (o0, k0, e0) = (
         lab.ours(),
@@ -547,10 +375,12 @@ fn kernel_peer_cookie_mismatch_and_counters() {
         lab.guest_stats("eth0"),
     );
     let out = lab
+        .k
         .ns
         .sh(&format!("ping -c {N} -i 0.05 -W 1 {KERNEL_ADDR}"));
     assert!(!out.status.success(), "{c}: ping must fail");
     let (st, _) = lab
+        .k
         .vm
         .run(&format!("ping -c {N} -i 0.05 -W 1 {OUR_ADDR}"))
         .unwrap();
@@ -593,15 +423,16 @@ fn kernel_peer_cookie_mismatch_and_counters() {
 
     // 3. We expect a cookie the kernel does not send: every frame of the
     //    kernel's is a cookie discard here, ours reach it.
-    let c = Config {
+    let c = Pseudowire {
         our_peer_cookie: Some(wrong),
         ..good
     };
     lab.configure(&c);
-    lab.static_neighbours();
+    lab.k.static_neighbours();
     std::thread::sleep(Duration::from_millis(300));
     let (o0, k0) = (lab.ours(), lab.guest_stats("l2tpeth0"));
     let out = lab
+        .k
         .ns
         .sh(&format!("ping -c {N} -i 0.05 -W 1 {KERNEL_ADDR}"));
     assert!(!out.status.success(), "{c}: ping must fail");
