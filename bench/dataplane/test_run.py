@@ -193,8 +193,10 @@ class L2tpPaths(unittest.TestCase):
         self.assertEqual(env["PATH"], "/usr/bin:/bin")
         self.assertEqual(env["RUST_LOG"], "debug")
         self.assertEqual(env["L2TP_DP_TCBPF"], "1")
+        self.assertEqual(env["L2TP_DP_TCBPF_TX"], "1")
         self.assertEqual(base["L2TP_DP_TCBPF"], "0")  # the caller's copy is untouched
-        self.assertEqual(run.daemon_env({}, "0"), {"L2TP_DP_TCBPF": "0"})
+        self.assertEqual(run.daemon_env({}, "0"),
+                         {"L2TP_DP_TCBPF": "0", "L2TP_DP_TCBPF_TX": "0"})
 
     def test_tcbpf_state_from_daemon_logs(self):
         self.assertEqual(run.tcbpf_state(""), (None, None))

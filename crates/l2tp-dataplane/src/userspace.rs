@@ -783,7 +783,9 @@ impl Dataplane for UserspaceDataplane {
             "session added"
         );
         let accel = if cfg.pw_type == PseudowireType::Ethernet {
-            let params = tcbpf::Params::new(info.ifindex, &self.tunnels[&cfg.tunnel_id].cfg, &cfg);
+            let mut params =
+                tcbpf::Params::new(info.ifindex, &self.tunnels[&cfg.tunnel_id].cfg, &cfg);
+            params.tx_allowed = self.opts.tc_bpf_tx;
             self.accelerate(&params)
         } else {
             None

@@ -122,10 +122,10 @@ impl Offloads {
     }
 }
 
-/// The first runs on the userspace path (sequencing); the second receives
-/// on the tc-bpf fast path and transmits from userspace (IP encapsulation);
-/// the third runs wholly on the fast path (kernel-segmented UDP tunnel
-/// frames) unless it is off.
+/// The first runs on the userspace path (sequencing); the other two receive
+/// on the tc-bpf fast path and transmit from userspace (its transmit half
+/// is opt-in, see README: the kernel's l2tp_eth in the guest drops frames
+/// whose inner checksum was left to offload).
 const CONFIGS: [Pseudowire; 3] = [
     Pseudowire::matched(
         "udp",

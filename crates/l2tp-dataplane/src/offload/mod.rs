@@ -62,6 +62,12 @@ pub struct FastpathOptions {
     /// `tcbpf`); everything else, and every host where the programs cannot
     /// load, stays on the userspace path.
     pub tc_bpf: bool,
+    /// `L2TP_DP_TCBPF_TX`: with `tc_bpf`, also transmit in the kernel. Off
+    /// by default: the kernel leaves a frame's inner TCP/UDP checksum to the
+    /// egress device (as for VXLAN), which a physical NIC fills in, but a
+    /// TAP to a virtual machine or a veth hands on unfilled, and the Linux
+    /// kernel's own L2TP receiver (`l2tp_eth`) then drops the frame.
+    pub tc_bpf_tx: bool,
 }
 
 impl Default for FastpathOptions {
@@ -76,6 +82,7 @@ impl Default for FastpathOptions {
             inline_tx: true,
             async_removal: false,
             tc_bpf: true,
+            tc_bpf_tx: false,
         }
     }
 }
@@ -110,12 +117,13 @@ impl FastpathOptions {
             inline_tx: false,
             async_removal: false,
             tc_bpf: false,
+            tc_bpf_tx: false,
         }
     }
 
     /// The defaults overridden by `L2TP_DP_OFFLOAD`, `L2TP_DP_GSO`,
     /// `L2TP_DP_GRO`, `L2TP_DP_COALESCE`, `L2TP_DP_VERIFY`,
-    /// `L2TP_DP_INLINE_TX`, `L2TP_DP_ASYNC_REMOVAL`, `L2TP_DP_TCBPF` (0/1) and
+    /// `L2TP_DP_INLINE_TX`, `L2TP_DP_ASYNC_REMOVAL`, `L2TP_DP_TCBPF`, `L2TP_DP_TCBPF_TX` (0/1) and
     /// `L2TP_DP_QUEUES` (a count).
     pub fn from_env() -> Self {
         let d = Self::default();
@@ -136,6 +144,7 @@ impl FastpathOptions {
             inline_tx: env_flag("L2TP_DP_INLINE_TX", d.inline_tx),
             async_removal: env_flag("L2TP_DP_ASYNC_REMOVAL", d.async_removal),
             tc_bpf: env_flag("L2TP_DP_TCBPF", d.tc_bpf),
+            tc_bpf_tx: env_flag("L2TP_DP_TCBPF_TX", d.tc_bpf_tx),
         }
     }
 

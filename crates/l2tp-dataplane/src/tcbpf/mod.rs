@@ -50,6 +50,8 @@ pub struct Params {
     pub udp_csum_tx: bool,
     /// IPv6 `udp6_csum_rx`: zero checksums are refused.
     pub udp6_csum_rx: bool,
+    /// Transmit may use the kernel at all (`L2TP_DP_TCBPF_TX`).
+    pub tx_allowed: bool,
 }
 
 impl Params {
@@ -76,6 +78,7 @@ impl Params {
                 tunnel.udp_csum
             },
             udp6_csum_rx: tunnel.udp6_csum_rx,
+            tx_allowed: true,
         }
     }
 
@@ -92,7 +95,8 @@ impl Params {
     /// works). TSO frames could not use it anyway: the kernel cannot
     /// segment protocol 115.
     pub fn tx_eligible(&self) -> bool {
-        !self.send_seq
+        self.tx_allowed
+            && !self.send_seq
             && !self.local.is_unspecified()
             && self.encap == Encap::Udp
             && !self.udp_csum_tx

@@ -48,6 +48,7 @@ fn params(encap: Encap, v6: bool, cookie: &[u8], l2spec: L2SpecType) -> Params {
         recv_seq: false,
         udp_csum_tx: false,
         udp6_csum_rx: false,
+        tx_allowed: true,
     }
 }
 
@@ -318,6 +319,12 @@ fn eligibility_follows_sequencing_and_checksums() {
     p.send_seq = true;
     p.recv_seq = true;
     assert!(!p.tx_eligible() && !p.rx_eligible());
+    let mut off = params(Encap::Udp, false, &[], L2SpecType::None);
+    off.tx_allowed = false;
+    assert!(
+        !off.tx_eligible() && off.rx_eligible(),
+        "transmit not allowed"
+    );
     let mut any = params(Encap::Udp, false, &[], L2SpecType::None);
     any.local = "0.0.0.0".parse().unwrap();
     assert!(!any.tx_eligible() && !any.rx_eligible(), "local any");
