@@ -38,7 +38,7 @@ mod worker;
 /// The codec every header is built and parsed with.
 pub(crate) use l2tp_wire::data as wire;
 
-pub use offload::FastpathOptions;
+pub use offload::{FastpathOptions, TcBpfTx};
 pub use userspace::{ControlHandler, ControlPacket, UnderlayStats, UserspaceDataplane};
 pub use wire::{Cookie, Encap, L2SpecType};
 

@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 pub mod bpf;
 pub mod fast;
+pub mod rtnl;
 
 /// Most messages moved per `sendmmsg`/`recvmmsg` call.
 pub const MAX_BATCH: usize = 64;

@@ -785,7 +785,7 @@ impl Dataplane for UserspaceDataplane {
         let accel = if cfg.pw_type == PseudowireType::Ethernet {
             let mut params =
                 tcbpf::Params::new(info.ifindex, &self.tunnels[&cfg.tunnel_id].cfg, &cfg);
-            params.tx_allowed = self.opts.tc_bpf_tx;
+            params.tx_mode = self.opts.tc_bpf_tx;
             self.accelerate(&params)
         } else {
             None

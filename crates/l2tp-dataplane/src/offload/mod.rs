@@ -62,12 +62,9 @@ pub struct FastpathOptions {
     /// `tcbpf`); everything else, and every host where the programs cannot
     /// load, stays on the userspace path.
     pub tc_bpf: bool,
-    /// `L2TP_DP_TCBPF_TX`: with `tc_bpf`, also transmit in the kernel. Off
-    /// by default: the kernel leaves a frame's inner TCP/UDP checksum to the
-    /// egress device (as for VXLAN), which a physical NIC fills in, but a
-    /// TAP to a virtual machine or a veth hands on unfilled, and the Linux
-    /// kernel's own L2TP receiver (`l2tp_eth`) then drops the frame.
-    pub tc_bpf_tx: bool,
+    /// `L2TP_DP_TCBPF_TX` (`auto`, `1`/`on`, `0`/`off`): with `tc_bpf`,
+    /// whether to transmit in the kernel too. See [`TcBpfTx`].
+    pub tc_bpf_tx: TcBpfTx,
 }
 
 impl Default for FastpathOptions {
@@ -82,7 +79,46 @@ impl Default for FastpathOptions {
             inline_tx: true,
             async_removal: false,
             tc_bpf: true,
-            tc_bpf_tx: false,
+            tc_bpf_tx: TcBpfTx::Auto,
+        }
+    }
+}
+
+/// Whether the tc-BPF fast path transmits too.
+///
+/// Its encapsulated frames keep the host's "inner checksum left to the
+/// device" state, as VXLAN's do: a hardware NIC (or the kernel, for one
+/// that cannot) fills the inner TCP/UDP checksum in, but a virtual link (a
+/// veth, a TAP to a virtual machine) hands the frame on unfilled, and the
+/// Linux kernel's own L2TP receiver (`l2tp_eth`) then drops it. l2tpd's
+/// receive fast path takes such frames as they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcBpfTx {
+    /// Userspace transmits.
+    Off,
+    /// The kernel transmits when the tunnel's underlay device fills inner
+    /// checksums in: a hardware NIC, or a VLAN, bond or team of them.
+    Auto,
+    /// The kernel transmits whatever the underlay: for links whose far end
+    /// is l2tpd, or that complete checksums themselves.
+    On,
+}
+
+impl TcBpfTx {
+    fn from_env(default: Self) -> Self {
+        match std::env::var("L2TP_DP_TCBPF_TX") {
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "auto" => Self::Auto,
+                "0" | "off" | "false" | "no" => Self::Off,
+                "1" | "on" | "true" | "yes" => Self::On,
+                other => {
+                    tracing::warn!(
+                        "L2TP_DP_TCBPF_TX={other:?} is not auto/0/1/on/off; using {default:?}"
+                    );
+                    default
+                }
+            },
+            Err(_) => default,
         }
     }
 }
@@ -117,14 +153,14 @@ impl FastpathOptions {
             inline_tx: false,
             async_removal: false,
             tc_bpf: false,
-            tc_bpf_tx: false,
+            tc_bpf_tx: TcBpfTx::Off,
         }
     }
 
     /// The defaults overridden by `L2TP_DP_OFFLOAD`, `L2TP_DP_GSO`,
     /// `L2TP_DP_GRO`, `L2TP_DP_COALESCE`, `L2TP_DP_VERIFY`,
-    /// `L2TP_DP_INLINE_TX`, `L2TP_DP_ASYNC_REMOVAL`, `L2TP_DP_TCBPF`, `L2TP_DP_TCBPF_TX` (0/1) and
-    /// `L2TP_DP_QUEUES` (a count).
+    /// `L2TP_DP_INLINE_TX`, `L2TP_DP_ASYNC_REMOVAL`, `L2TP_DP_TCBPF` (0/1), `L2TP_DP_TCBPF_TX`
+    /// (auto/0/1) and `L2TP_DP_QUEUES` (a count).
     pub fn from_env() -> Self {
         let d = Self::default();
         let queues = match std::env::var("L2TP_DP_QUEUES") {
@@ -144,7 +180,7 @@ impl FastpathOptions {
             inline_tx: env_flag("L2TP_DP_INLINE_TX", d.inline_tx),
             async_removal: env_flag("L2TP_DP_ASYNC_REMOVAL", d.async_removal),
             tc_bpf: env_flag("L2TP_DP_TCBPF", d.tc_bpf),
-            tc_bpf_tx: env_flag("L2TP_DP_TCBPF_TX", d.tc_bpf_tx),
+            tc_bpf_tx: TcBpfTx::from_env(d.tc_bpf_tx),
         }
     }
 

@@ -1,13 +1,10 @@
 //! The `bpf(2)` commands of the tc-BPF fast path (maps, program load, tcx
-//! links, test runs) and the one route lookup it needs. A child of `sys`:
-//! every `unsafe` of the fast path is here.
+//! links, test runs). A child of `sys`: with `rtnl`, every `unsafe` of the
+//! fast path is here.
 
 use std::io;
 use std::mem::size_of;
-use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-
-use super::cvt;
 
 const BPF_MAP_CREATE: libc::c_int = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_int = 1;
@@ -327,97 +324,6 @@ pub fn possible_cpus() -> usize {
     n.max(1)
 }
 
-// ------------------------------------------------------------ route lookup
-
-const RTM_NEWROUTE: u16 = 24;
-const RTM_GETROUTE: u16 = 26;
-const NLMSG_ERROR: u16 = 2;
-const RTA_DST: u16 = 1;
-const RTA_OIF: u16 = 4;
-
-/// The device the kernel would send a packet to `dst` through
-/// (`ip route get DST`).
-pub fn route_oif(dst: IpAddr) -> io::Result<u32> {
-    // SAFETY: plain socket(2); the result is checked.
-    let raw = cvt(unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    })?;
-    // SAFETY: `raw` is a new descriptor we own.
-    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
-    let (family, addr): (u8, Vec<u8>) = match dst {
-        IpAddr::V4(a) => (libc::AF_INET as u8, a.octets().to_vec()),
-        IpAddr::V6(a) => (libc::AF_INET6 as u8, a.octets().to_vec()),
-    };
-    let mut req = Vec::with_capacity(64);
-    let total = 16 + 12 + 4 + addr.len();
-    req.extend_from_slice(&(total as u32).to_ne_bytes());
-    req.extend_from_slice(&RTM_GETROUTE.to_ne_bytes());
-    req.extend_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
-    req.extend_from_slice(&1u32.to_ne_bytes()); // seq
-    req.extend_from_slice(&0u32.to_ne_bytes()); // pid
-                                                // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
-    req.extend_from_slice(&[family, (addr.len() * 8) as u8, 0, 0, 0, 0, 0, 0]);
-    req.extend_from_slice(&0u32.to_ne_bytes());
-    req.extend_from_slice(&((4 + addr.len()) as u16).to_ne_bytes());
-    req.extend_from_slice(&RTA_DST.to_ne_bytes());
-    req.extend_from_slice(&addr);
-    // SAFETY: `req` is a valid buffer of `req.len()` bytes; the kernel is
-    // the default destination of an unbound netlink socket.
-    let sent = unsafe { libc::send(sock.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut buf = vec![0u8; 8192];
-    // SAFETY: `buf` is writable for its whole length.
-    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    parse_route_reply(&buf[..n as usize])
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn parse_route_reply(msg: &[u8]) -> io::Result<u32> {
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed route reply");
-    let len = u32_at(msg, 0).ok_or_else(bad)? as usize;
-    let ty = u16_at(msg, 4).ok_or_else(bad)?;
-    let msg = msg.get(..len).ok_or_else(bad)?;
-    if ty == NLMSG_ERROR {
-        let errno = u32_at(msg, 16).ok_or_else(bad)? as i32;
-        return Err(io::Error::from_raw_os_error(-errno));
-    }
-    if ty != RTM_NEWROUTE {
-        return Err(bad());
-    }
-    let mut at = 16 + 12;
-    while at + 4 <= msg.len() {
-        let alen = u16_at(msg, at).ok_or_else(bad)? as usize;
-        let aty = u16_at(msg, at + 2).ok_or_else(bad)?;
-        if alen < 4 {
-            return Err(bad());
-        }
-        if aty == RTA_OIF {
-            return u32_at(msg, at + 4).ok_or_else(bad);
-        }
-        at += (alen + 3) & !3;
-    }
-    Err(io::Error::new(
-        io::ErrorKind::NotFound,
-        "the route has no output device",
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,30 +331,5 @@ mod tests {
     #[test]
     fn possible_cpus_is_at_least_one() {
         assert!(possible_cpus() >= 1);
-    }
-
-    #[test]
-    fn route_reply_parsing() {
-        let mut m = vec![0u8; 16 + 12];
-        m.extend_from_slice(&8u16.to_ne_bytes());
-        m.extend_from_slice(&RTA_OIF.to_ne_bytes());
-        m.extend_from_slice(&7u32.to_ne_bytes());
-        let len = m.len() as u32;
-        m[..4].copy_from_slice(&len.to_ne_bytes());
-        m[4..6].copy_from_slice(&RTM_NEWROUTE.to_ne_bytes());
-        assert_eq!(parse_route_reply(&m).unwrap(), 7);
-        m[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
-        m[16..20].copy_from_slice(&(-libc::ENETUNREACH).to_ne_bytes());
-        assert_eq!(
-            parse_route_reply(&m).unwrap_err().raw_os_error(),
-            Some(libc::ENETUNREACH)
-        );
-        assert!(parse_route_reply(&m[..10]).is_err());
-    }
-
-    #[test]
-    fn route_to_loopback_uses_lo() {
-        let oif = route_oif("127.0.0.1".parse().unwrap()).unwrap();
-        assert_eq!(super::super::fast::ifname_of(oif).as_deref(), Some("lo"));
     }
 }

@@ -104,7 +104,7 @@ fn session(i: usize) -> Params {
         recv_seq: false,
         udp_csum_tx: false,
         udp6_csum_rx,
-        tx_allowed: true,
+        tx_mode: crate::offload::TcBpfTx::On,
     }
 }
 

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::offload::csum::Sum;
+use crate::offload::TcBpfTx;
 use crate::sys::bpf::{self as sys, Map};
+use crate::sys::rtnl;
 use crate::wire::{Cookie, Encap, L2SpecType, V3DataRepr};
 use crate::{SessionConfig, TunnelConfig};
 
@@ -50,8 +52,8 @@ pub struct Params {
     pub udp_csum_tx: bool,
     /// IPv6 `udp6_csum_rx`: zero checksums are refused.
     pub udp6_csum_rx: bool,
-    /// Transmit may use the kernel at all (`L2TP_DP_TCBPF_TX`).
-    pub tx_allowed: bool,
+    /// Whether transmit may use the kernel (`L2TP_DP_TCBPF_TX`).
+    pub tx_mode: TcBpfTx,
 }
 
 impl Params {
@@ -78,7 +80,7 @@ impl Params {
                 tunnel.udp_csum
             },
             udp6_csum_rx: tunnel.udp6_csum_rx,
-            tx_allowed: true,
+            tx_mode: TcBpfTx::On,
         }
     }
 
@@ -95,7 +97,7 @@ impl Params {
     /// works). TSO frames could not use it anyway: the kernel cannot
     /// segment protocol 115.
     pub fn tx_eligible(&self) -> bool {
-        self.tx_allowed
+        self.tx_mode != TcBpfTx::Off
             && !self.send_seq
             && !self.local.is_unspecified()
             && self.encap == Encap::Udp
@@ -214,9 +216,28 @@ impl TcBpf {
     /// receive. `Ok(None)` when neither half applies or no slot is free.
     /// On error nothing is left attached.
     pub fn attach(&mut self, p: &Params) -> io::Result<Option<Attached>> {
-        let (do_tx, do_rx) = (p.tx_eligible(), p.rx_eligible());
+        let (mut do_tx, do_rx) = (p.tx_eligible(), p.rx_eligible());
         if !do_tx && !do_rx {
             return Ok(None);
+        }
+        let out = rtnl::route_oif(p.remote)?;
+        if do_tx && p.tx_mode == TcBpfTx::Auto {
+            let verdict = match rtnl::links() {
+                Ok(links) => rtnl::fills_checksums(&links, out),
+                Err(e) => Err(format!("the underlay device could not be looked up ({e})")),
+            };
+            if let Err(why) = verdict {
+                do_tx = false;
+                tracing::info!(
+                    session_id = p.session_id,
+                    "tc-bpf transmit stays in userspace (L2TP_DP_TCBPF_TX=auto): {why}, \
+                     which does not fill in inner checksums; L2TP_DP_TCBPF_TX=1 moves it \
+                     into the kernel anyway when the far end is l2tpd"
+                );
+            }
+            if !do_tx && !do_rx {
+                return Ok(None);
+            }
         }
         let Some(slot) = self.free_slots.pop() else {
             return Ok(None);
@@ -224,7 +245,7 @@ impl TcBpf {
         let mut a = Attached {
             slot,
             tap_ifindex: p.tap_ifindex,
-            out_ifindex: 0,
+            out_ifindex: out,
             rx_key: None,
             tx: None,
             _egress: None,
@@ -247,8 +268,7 @@ impl TcBpf {
     ) -> io::Result<()> {
         let zero = vec![0u8; self.stats.value_len()];
         self.stats.update(&a.slot.to_ne_bytes(), &zero)?;
-        let out = sys::route_oif(p.remote)?;
-        a.out_ifindex = out;
+        let out = a.out_ifindex;
         if do_rx {
             // The entry first: once `rx_key` is set, `detach` undoes both.
             let key = p.session_id.to_be_bytes();

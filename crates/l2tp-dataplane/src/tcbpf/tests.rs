@@ -48,7 +48,7 @@ fn params(encap: Encap, v6: bool, cookie: &[u8], l2spec: L2SpecType) -> Params {
         recv_seq: false,
         udp_csum_tx: false,
         udp6_csum_rx: false,
-        tx_allowed: true,
+        tx_mode: crate::offload::TcBpfTx::On,
     }
 }
 
@@ -320,7 +320,7 @@ fn eligibility_follows_sequencing_and_checksums() {
     p.recv_seq = true;
     assert!(!p.tx_eligible() && !p.rx_eligible());
     let mut off = params(Encap::Udp, false, &[], L2SpecType::None);
-    off.tx_allowed = false;
+    off.tx_mode = crate::offload::TcBpfTx::Off;
     assert!(
         !off.tx_eligible() && off.rx_eligible(),
         "transmit not allowed"
