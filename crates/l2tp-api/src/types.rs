@@ -459,12 +459,16 @@ pub struct SessionState {
 
 /// Which halves of a session the in-kernel tc-bpf fast path carries; the
 /// rest (and anything the programs do not take) goes through userspace.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FastPath {
     /// Frames from the device are encapsulated in the kernel.
     pub tx: bool,
     /// Packets from the peer are decapsulated in the kernel.
     pub rx: bool,
+    /// Why transmit stays in userspace while receive is in the kernel
+    /// (say, "veth0 is a veth device (a virtual link)").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_note: Option<String>,
 }
 
 /// What the control plane negotiated for a dynamic session.

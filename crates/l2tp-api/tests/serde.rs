@@ -78,8 +78,9 @@ fn session_state() -> SessionState {
             peer_circuit_active: true,
         }),
         fast_path: l2tp_api::FastPath {
-            tx: true,
-            rx: false,
+            tx: false,
+            rx: true,
+            tx_note: Some("veth0 is a veth device (a virtual link); L2TP_DP_TCBPF_TX=auto".into()),
         },
     }
 }

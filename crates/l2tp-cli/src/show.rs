@@ -156,7 +156,13 @@ pub fn sessions_text(sessions: &[SessionState], stats: bool) -> String {
         };
         // Only with -s: without it the text stays ip l2tp's, line for line.
         if let (true, Some(fp)) = (stats, fp) {
-            let _ = writeln!(out, "  kernel fast path (tc-bpf): {fp}");
+            let _ = write!(out, "  kernel fast path (tc-bpf): {fp}");
+            match &s.fast_path.tx_note {
+                Some(why) if !s.fast_path.tx => {
+                    let _ = writeln!(out, " (transmit in userspace: {why})");
+                }
+                _ => out.push('\n'),
+            }
         }
         if stats {
             counters_text(&mut out, &s.stats);
@@ -286,7 +292,7 @@ pub fn sessions_json(sessions: &[SessionState], stats: bool, pretty: bool) -> St
             origin: s.origin.as_str(),
             stats: stats.then_some(&s.stats),
             control: s.control.as_ref(),
-            fast_path: (s.fast_path.tx || s.fast_path.rx).then_some(s.fast_path),
+            fast_path: (s.fast_path.tx || s.fast_path.rx).then(|| s.fast_path.clone()),
         })
         .collect();
     to_json(&items, pretty)
@@ -589,7 +595,21 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(!sessions_text(&[s], false).contains("tx_packets"));
+        assert!(!sessions_text(&[s.clone()], false).contains("tx_packets"));
+        // The fast path, and why transmit is not on it, only with -s.
+        s.fast_path = FastPath {
+            tx: false,
+            rx: true,
+            tx_note: Some("ul0 is a veth device (a virtual link)".into()),
+        };
+        assert!(sessions_text(&[s.clone()], true).contains(
+            "  kernel fast path (tc-bpf): receive (transmit in userspace: ul0 is a veth device \
+             (a virtual link))\n  tx_packets"
+        ));
+        assert!(!sessions_text(&[s.clone()], false).contains("fast path"));
+        s.fast_path.tx = true;
+        assert!(sessions_text(&[s], true)
+            .contains("  kernel fast path (tc-bpf): transmit and receive\n  tx_packets"));
         let t = tunnel("198.18.0.1", "198.18.0.2", Encap::Udp);
         assert!(tunnels_text(&[t], true).contains("UDP checksum: disabled\n  tx_packets 0 "));
     }

@@ -263,6 +263,10 @@ pub trait Dataplane: Send {
     fn fast_path(&self, _tunnel_id: u32, _session_id: u32) -> (bool, bool) {
         (false, false)
     }
+    /// Why a session on the fast path transmits from userspace, if it does.
+    fn fast_path_note(&self, _tunnel_id: u32, _session_id: u32) -> Option<String> {
+        None
+    }
     /// Stops workers and removes every device; also done on drop.
     fn shutdown(&mut self);
 }

@@ -860,6 +860,19 @@ impl Dataplane for UserspaceDataplane {
         }
     }
 
+    fn fast_path_note(&self, tunnel_id: u32, session_id: u32) -> Option<String> {
+        let a = self
+            .sessions
+            .get(&session_id)
+            .filter(|s| s.shared.tunnel_id == tunnel_id)
+            .and_then(|s| s.accel.as_ref())?;
+        match &a.tx {
+            Some(t) if !t.active() => Some("the peer numbers its packets".into()),
+            Some(_) => None,
+            None => a.tx_note.clone(),
+        }
+    }
+
     fn shutdown(&mut self) {
         let ids: Vec<u32> = self.tunnels.keys().copied().collect();
         for id in ids {

@@ -561,7 +561,8 @@ impl Daemon {
             .map(|s| {
                 let mut s = s.clone();
                 let (tx, rx) = self.dataplane.fast_path(s.tunnel_id, s.session_id);
-                s.fast_path = FastPath { tx, rx };
+                let tx_note = self.dataplane.fast_path_note(s.tunnel_id, s.session_id);
+                s.fast_path = FastPath { tx, rx, tx_note };
                 s.stats = match self.dataplane.session_counters(s.tunnel_id, s.session_id) {
                     Ok(c) => convert::api_counters(&c),
                     Err(e) => {

@@ -1507,7 +1507,8 @@ impl Lcce {
                     }),
                     fast_path: {
                         let (tx, rx) = dp.fast_path(p.local_tunnel_id, p.local_session_id);
-                        FastPath { tx, rx }
+                        let tx_note = dp.fast_path_note(p.local_tunnel_id, p.local_session_id);
+                        FastPath { tx, rx, tx_note }
                     },
                 })
             })

@@ -250,6 +250,24 @@ fn run(pw: &Pw) {
     // device's receive path, past the driver that counts them: only the
     // session counts them there (checked above, exactly).
     let b_fast_rx = fast_path(&s.db, idb).1;
+    // Transmit stays in userspace here (IP encapsulation, or `auto` over
+    // this veth), and `show session -s` says why.
+    let why = if pw.encap == "ip" {
+        "IP encapsulation"
+    } else {
+        "ul0 is a veth device"
+    };
+    for (d, id) in [(&s.da, ida), (&s.db, idb)] {
+        let text = d.l2tp_ok(&format!("-s show session tunnel_id {id} session_id {id}"));
+        if fast_path(d, id).1 {
+            assert!(
+                text.contains(&format!(
+                    "kernel fast path (tc-bpf): receive (transmit in userspace: {why}"
+                )),
+                "no reason for transmit in userspace:\n{text}"
+            );
+        }
+    }
     let expect_b = if b_fast_rx { (0, 0) } else { (n_ab, bytes_ab) };
     assert_eq!(
         (

@@ -97,11 +97,24 @@ impl Params {
     /// works). TSO frames could not use it anyway: the kernel cannot
     /// segment protocol 115.
     pub fn tx_eligible(&self) -> bool {
-        self.tx_mode != TcBpfTx::Off
-            && !self.send_seq
-            && !self.local.is_unspecified()
-            && self.encap == Encap::Udp
-            && !self.udp_csum_tx
+        self.tx_refusal().is_none()
+    }
+
+    /// Why transmit stays in userspace whatever the underlay, if it does.
+    pub fn tx_refusal(&self) -> Option<&'static str> {
+        if self.tx_mode == TcBpfTx::Off {
+            Some("L2TP_DP_TCBPF_TX=0")
+        } else if self.send_seq {
+            Some("the session numbers its packets")
+        } else if self.local.is_unspecified() {
+            Some("the tunnel's local address is any")
+        } else if self.encap != Encap::Udp {
+            Some("IP encapsulation (the kernel cannot segment protocol 115)")
+        } else if self.udp_csum_tx {
+            Some("UDP checksums are on")
+        } else {
+            None
+        }
     }
 
     /// Receive in the kernel: sequence numbers are not required and the
@@ -138,6 +151,8 @@ impl TxHandle {
 /// One session's place in the fast path; given back with [`TcBpf::detach`].
 #[derive(Debug)]
 pub struct Attached {
+    /// Why transmit is not in the kernel, when it is not.
+    pub tx_note: Option<String>,
     slot: u32,
     tap_ifindex: u32,
     out_ifindex: u32,
@@ -221,6 +236,7 @@ impl TcBpf {
             return Ok(None);
         }
         let out = rtnl::route_oif(p.remote)?;
+        let mut tx_note = p.tx_refusal().map(str::to_owned);
         if do_tx && p.tx_mode == TcBpfTx::Auto {
             let verdict = match rtnl::links() {
                 Ok(links) => rtnl::fills_checksums(&links, out),
@@ -228,6 +244,7 @@ impl TcBpf {
             };
             if let Err(why) = verdict {
                 do_tx = false;
+                tx_note = Some(format!("{why}; L2TP_DP_TCBPF_TX=auto"));
                 tracing::info!(
                     session_id = p.session_id,
                     "tc-bpf transmit stays in userspace (L2TP_DP_TCBPF_TX=auto): {why}, \
@@ -243,6 +260,7 @@ impl TcBpf {
             return Ok(None);
         };
         let mut a = Attached {
+            tx_note,
             slot,
             tap_ifindex: p.tap_ifindex,
             out_ifindex: out,
