@@ -106,19 +106,19 @@ pub enum TcBpfTx {
 
 impl TcBpfTx {
     fn from_env(default: Self) -> Self {
-        match std::env::var("L2TP_DP_TCBPF_TX") {
-            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "auto" => Self::Auto,
-                "0" | "off" | "false" | "no" => Self::Off,
-                "1" | "on" | "true" | "yes" => Self::On,
-                other => {
-                    tracing::warn!(
-                        "L2TP_DP_TCBPF_TX={other:?} is not auto/0/1/on/off; using {default:?}"
-                    );
-                    default
-                }
-            },
-            Err(_) => default,
+        let Ok(v) = std::env::var("L2TP_DP_TCBPF_TX") else {
+            return default;
+        };
+        if v.trim().eq_ignore_ascii_case("auto") {
+            return Self::Auto;
+        }
+        match parse_flag(&v) {
+            Some(true) => Self::On,
+            Some(false) => Self::Off,
+            None => {
+                tracing::warn!("L2TP_DP_TCBPF_TX={v:?} is not auto/0/1/on/off; using {default:?}");
+                default
+            }
         }
     }
 }
@@ -126,16 +126,21 @@ impl TcBpfTx {
 /// Most queues (and transmit workers) a device gets.
 pub const MAX_QUEUES: usize = 16;
 
+/// "0"/"off"/"false"/"no" or "1"/"on"/"true"/"yes", any case.
+fn parse_flag(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "0" | "off" | "false" | "no" => Some(false),
+        "1" | "on" | "true" | "yes" => Some(true),
+        _ => None,
+    }
+}
+
 fn env_flag(name: &str, default: bool) -> bool {
     match std::env::var(name) {
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "0" | "off" | "false" | "no" => false,
-            "1" | "on" | "true" | "yes" => true,
-            other => {
-                tracing::warn!("{name}={other:?} is not 0/1/on/off; using {default}");
-                default
-            }
-        },
+        Ok(v) => parse_flag(&v).unwrap_or_else(|| {
+            tracing::warn!("{name}={v:?} is not 0/1/on/off; using {default}");
+            default
+        }),
         Err(_) => default,
     }
 }
