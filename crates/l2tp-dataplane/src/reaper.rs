@@ -14,7 +14,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::sys::fast::{ifname_of, tap_name, RtNetlink};
+use crate::sys::fast::{ifname_of, tap_name};
+use crate::sys::rtnl::RtNetlink;
 
 /// Removal threads at most: a batch that arrives while the others wait for
 /// their grace period starts at once on another.

@@ -1,7 +1,6 @@
 //! Syscalls of the fast path: epoll, scatter-gather writes to TAP devices,
-//! UDP GSO sends and GRO receives, TAP offload ioctls, and rtnetlink for
-//! deleting many devices at once. A child of `sys`, sharing its private
-//! socket-address type and ioctl helpers.
+//! UDP GSO sends and GRO receives, TAP offload ioctls. A child of `sys`,
+//! sharing its private socket-address type and ioctl helpers.
 
 use std::ffi::CStr;
 use std::io;
@@ -505,102 +504,6 @@ fn gro_size(ctrl: &[u8]) -> u16 {
         at += (len + 7) & !7;
     }
     0
-}
-
-// ---------------------------------------------------------------- rtnetlink
-
-const RTM_DELLINK: u16 = 17;
-const RTM_SETLINK: u16 = 19;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const NLMSG_ERROR: u16 = 2;
-const IFLA_GROUP: u16 = 27;
-
-/// A route-netlink socket, bound to the namespace it was opened in.
-#[derive(Debug)]
-pub struct RtNetlink {
-    fd: OwnedFd,
-    seq: u32,
-}
-
-impl RtNetlink {
-    /// Opens the socket (in the calling thread's network namespace).
-    pub fn open() -> io::Result<Self> {
-        // SAFETY: plain syscall with integer arguments.
-        let fd = cvt(unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        })?;
-        // SAFETY: the kernel just returned this descriptor; nobody else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Self { fd, seq: 0 })
-    }
-
-    /// Puts device `ifindex` in device group `group`.
-    pub fn set_group(&mut self, ifindex: u32, group: u32) -> io::Result<()> {
-        self.link_request(RTM_SETLINK, ifindex, group)
-    }
-
-    /// Deletes every device of group `group` at once (one unregistration,
-    /// one RCU grace period for all of them).
-    pub fn delete_group(&mut self, group: u32) -> io::Result<()> {
-        self.link_request(RTM_DELLINK, 0, group)
-    }
-
-    fn link_request(&mut self, ty: u16, ifindex: u32, group: u32) -> io::Result<()> {
-        self.seq = self.seq.wrapping_add(1);
-        let mut msg = [0u8; 40];
-        msg[0..4].copy_from_slice(&40u32.to_ne_bytes());
-        msg[4..6].copy_from_slice(&ty.to_ne_bytes());
-        msg[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-        msg[8..12].copy_from_slice(&self.seq.to_ne_bytes());
-        // ifinfomsg: family AF_UNSPEC, type 0, index, flags 0, change 0.
-        msg[20..24].copy_from_slice(&ifindex.to_ne_bytes());
-        // IFLA_GROUP attribute.
-        msg[32..34].copy_from_slice(&8u16.to_ne_bytes());
-        msg[34..36].copy_from_slice(&IFLA_GROUP.to_ne_bytes());
-        msg[36..40].copy_from_slice(&group.to_ne_bytes());
-        // SAFETY: sockaddr_nl is plain old data; zero is valid.
-        let mut to: libc::sockaddr_nl = unsafe { zeroed() };
-        to.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: message and address pointers/lengths describe live memory.
-        cvt_size(unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&to as *const libc::sockaddr_nl).cast(),
-                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        })?;
-        let mut buf = [0u8; 1024];
-        loop {
-            // SAFETY: the pointer and length describe a writable buffer.
-            let n = cvt_size(unsafe {
-                libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0)
-            })?;
-            let reply = buf.get(..n).unwrap_or(&[]);
-            let field = |at: usize| -> Option<[u8; 4]> { reply.get(at..at + 4)?.try_into().ok() };
-            let ty = reply
-                .get(4..6)
-                .and_then(|b| b.try_into().ok())
-                .map(u16::from_ne_bytes);
-            let seq = field(8).map(u32::from_ne_bytes);
-            if ty != Some(NLMSG_ERROR) || seq != Some(self.seq) {
-                continue;
-            }
-            let code = field(16).map_or(-libc::EIO, i32::from_ne_bytes);
-            return if code == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::from_raw_os_error(-code))
-            };
-        }
-    }
 }
 
 #[cfg(test)]

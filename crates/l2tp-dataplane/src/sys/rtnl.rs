@@ -1,7 +1,8 @@
-//! The two rtnetlink questions the tc-BPF fast path asks: which device a
-//! peer is reached through (`ip route get`), and what kind of devices are
-//! in the namespace (`ip -d link`), to tell a hardware NIC from a virtual
-//! link. A child of `sys`: its `unsafe` is the socket calls.
+//! rtnetlink: device groups (to delete many devices at once), and the two
+//! questions the tc-BPF fast path asks: which device a peer is reached
+//! through (`ip route get`), and what kind of devices are in the namespace
+//! (`ip -d link`), to tell a hardware NIC from a virtual link. A child of
+//! `sys`: its `unsafe` is the socket calls.
 
 use std::io;
 use std::net::IpAddr;
@@ -12,11 +13,15 @@ use super::cvt;
 const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 1;
 const NLM_F_MULTI: u16 = 2;
+const NLM_F_ACK: u16 = 4;
 const NLM_F_DUMP: u16 = 0x300;
 
 const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
+const RTM_SETLINK: u16 = 19;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_GETROUTE: u16 = 26;
 const RTA_DST: u16 = 1;
@@ -28,6 +33,7 @@ const IFLA_IFNAME: u16 = 3;
 const IFLA_LINK: u16 = 5;
 const IFLA_MASTER: u16 = 10;
 const IFLA_LINKINFO: u16 = 18;
+const IFLA_GROUP: u16 = 27;
 const IFLA_INFO_KIND: u16 = 1;
 /// Attribute types carry flag bits above these.
 const NLA_TYPE_MASK: u16 = 0x3fff;
@@ -56,65 +62,110 @@ fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-/// Sends one request of type `ty` with `body` and returns the payloads of
-/// the replies of type `want` (everything after each `nlmsghdr`), until
-/// `NLMSG_DONE` for a dump or after the one reply otherwise.
-fn talk(ty: u16, flags: u16, body: &[u8], want: u16) -> io::Result<Vec<Vec<u8>>> {
-    // SAFETY: plain socket(2); the result is checked.
-    let raw = cvt(unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    })?;
-    // SAFETY: `raw` is a new descriptor we own.
-    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut req = Vec::with_capacity(NLMSG_HDRLEN + body.len());
-    req.extend_from_slice(&((NLMSG_HDRLEN + body.len()) as u32).to_ne_bytes());
-    req.extend_from_slice(&ty.to_ne_bytes());
-    req.extend_from_slice(&(libc::NLM_F_REQUEST as u16 | flags).to_ne_bytes());
-    req.extend_from_slice(&1u32.to_ne_bytes()); // seq
-    req.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel
-    req.extend_from_slice(body);
-    // SAFETY: `req` is a valid buffer of `req.len()` bytes; the kernel is
-    // the default destination of an unbound netlink socket.
-    let sent = unsafe { libc::send(sock.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
+/// A route-netlink socket, bound to the namespace it was opened in.
+#[derive(Debug)]
+pub struct RtNetlink {
+    fd: OwnedFd,
+    seq: u32,
+}
+
+impl RtNetlink {
+    /// Opens the socket (in the calling thread's network namespace).
+    pub fn open() -> io::Result<Self> {
+        // SAFETY: plain socket(2); the result is checked.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        })?;
+        // SAFETY: the kernel just returned this descriptor; nobody else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(Self { fd, seq: 0 })
     }
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        // SAFETY: `buf` is writable for its whole length.
-        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
+
+    /// Puts device `ifindex` in device group `group`.
+    pub fn set_group(&mut self, ifindex: u32, group: u32) -> io::Result<()> {
+        self.group_request(RTM_SETLINK, ifindex, group)
+    }
+
+    /// Deletes every device of group `group` at once (one unregistration,
+    /// one RCU grace period for all of them).
+    pub fn delete_group(&mut self, group: u32) -> io::Result<()> {
+        self.group_request(RTM_DELLINK, 0, group)
+    }
+
+    fn group_request(&mut self, ty: u16, ifindex: u32, group: u32) -> io::Result<()> {
+        // ifinfomsg: family AF_UNSPEC, type 0, index, flags 0, change 0;
+        // then IFLA_GROUP.
+        let mut body = [0u8; IFINFOMSG_LEN + 8];
+        body[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+        body[16..18].copy_from_slice(&8u16.to_ne_bytes());
+        body[18..20].copy_from_slice(&IFLA_GROUP.to_ne_bytes());
+        body[20..24].copy_from_slice(&group.to_ne_bytes());
+        self.talk(ty, NLM_F_ACK, &body, 0).map(drop)
+    }
+
+    /// Sends one request of type `ty` with `body` and returns the payloads
+    /// of the replies of type `want` (everything after each `nlmsghdr`),
+    /// until `NLMSG_DONE` for a dump, or after the one reply (or the ACK)
+    /// otherwise. Replies to earlier requests are skipped.
+    fn talk(&mut self, ty: u16, flags: u16, body: &[u8], want: u16) -> io::Result<Vec<Vec<u8>>> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut req = Vec::with_capacity(NLMSG_HDRLEN + body.len());
+        req.extend_from_slice(&((NLMSG_HDRLEN + body.len()) as u32).to_ne_bytes());
+        req.extend_from_slice(&ty.to_ne_bytes());
+        req.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+        req.extend_from_slice(&self.seq.to_ne_bytes());
+        req.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel
+        req.extend_from_slice(body);
+        // SAFETY: `req` is a valid buffer of `req.len()` bytes; the kernel is
+        // the default destination of an unbound netlink socket.
+        let sent = unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+        if sent < 0 {
             return Err(io::Error::last_os_error());
         }
-        let mut b = &buf[..n as usize];
-        let mut more = false;
-        while !b.is_empty() {
-            let len = u32_at(b, 0).ok_or_else(malformed)? as usize;
-            let mty = u16_at(b, 4).ok_or_else(malformed)?;
-            let mflags = u16_at(b, 6).ok_or_else(malformed)?;
-            let msg = b.get(..len).filter(|_| len >= NLMSG_HDRLEN);
-            let msg = msg.ok_or_else(malformed)?;
-            match mty {
-                NLMSG_DONE => return Ok(out),
-                NLMSG_ERROR => {
-                    let errno = u32_at(msg, NLMSG_HDRLEN).ok_or_else(malformed)? as i32;
-                    if errno != 0 {
-                        return Err(io::Error::from_raw_os_error(-errno));
-                    }
-                }
-                t if t == want => out.push(msg[NLMSG_HDRLEN..].to_vec()),
-                _ => {}
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            // SAFETY: `buf` is writable for its whole length.
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
             }
-            more |= mflags & NLM_F_MULTI != 0;
-            b = b.get((len + 3) & !3..).unwrap_or(&[]);
-        }
-        if !more {
-            return Ok(out);
+            let mut b = &buf[..n as usize];
+            let mut more = false;
+            let mut ours = false;
+            while !b.is_empty() {
+                let len = u32_at(b, 0).ok_or_else(malformed)? as usize;
+                let mty = u16_at(b, 4).ok_or_else(malformed)?;
+                let mflags = u16_at(b, 6).ok_or_else(malformed)?;
+                let mseq = u32_at(b, 8).ok_or_else(malformed)?;
+                let msg = b.get(..len).filter(|_| len >= NLMSG_HDRLEN);
+                let msg = msg.ok_or_else(malformed)?;
+                b = b.get((len + 3) & !3..).unwrap_or(&[]);
+                if mseq != self.seq {
+                    continue;
+                }
+                ours = true;
+                match mty {
+                    NLMSG_DONE => return Ok(out),
+                    NLMSG_ERROR => {
+                        let errno = u32_at(msg, NLMSG_HDRLEN).ok_or_else(malformed)? as i32;
+                        if errno != 0 {
+                            return Err(io::Error::from_raw_os_error(-errno));
+                        }
+                    }
+                    t if t == want => out.push(msg[NLMSG_HDRLEN..].to_vec()),
+                    _ => {}
+                }
+                more |= mflags & NLM_F_MULTI != 0;
+            }
+            if ours && !more {
+                return Ok(out);
+            }
         }
     }
 }
@@ -133,7 +184,7 @@ pub fn route_oif(dst: IpAddr) -> io::Result<u32> {
     body.extend_from_slice(&((4 + addr.len()) as u16).to_ne_bytes());
     body.extend_from_slice(&RTA_DST.to_ne_bytes());
     body.extend_from_slice(&addr);
-    let replies = talk(RTM_GETROUTE, 0, &body, RTM_NEWROUTE)?;
+    let replies = RtNetlink::open()?.talk(RTM_GETROUTE, 0, &body, RTM_NEWROUTE)?;
     let reply = replies.first().ok_or_else(malformed)?;
     parse_route(reply)
 }
@@ -158,13 +209,16 @@ pub struct Link {
     pub link: Option<u32>,
     /// `IFLA_MASTER`: the bond, team or bridge this device is a port of.
     pub master: Option<u32>,
+    /// `IFLA_GROUP`: the device group (0 unless set).
+    pub group: u32,
     pub loopback: bool,
 }
 
 /// Every device of this network namespace (`ip -d link`).
 pub fn links() -> io::Result<Vec<Link>> {
     let body = [0u8; IFINFOMSG_LEN]; // AF_UNSPEC, every device
-    talk(RTM_GETLINK, NLM_F_DUMP, &body, RTM_NEWLINK)?
+    RtNetlink::open()?
+        .talk(RTM_GETLINK, NLM_F_DUMP, &body, RTM_NEWLINK)?
         .iter()
         .map(|m| parse_link(m))
         .collect()
@@ -184,6 +238,7 @@ fn parse_link(msg: &[u8]) -> io::Result<Link> {
             }
             IFLA_LINK => link.link = u32_at(v, 0),
             IFLA_MASTER => link.master = u32_at(v, 0),
+            IFLA_GROUP => link.group = u32_at(v, 0).unwrap_or(0),
             IFLA_LINKINFO => {
                 link.kind = attrs(v).find(|(t, _)| *t == IFLA_INFO_KIND).map(|(_, k)| {
                     let k = k.split(|&c| c == 0).next().unwrap_or(&[]);
@@ -344,6 +399,38 @@ mod tests {
             ..dev(11, "b", Some("vlan"))
         });
         assert!(fills_checksums(&links, 10).unwrap_err().contains("deep"));
+    }
+
+    /// Runs `f` on a thread of its own in a new, empty network namespace
+    /// (just `lo`); `None` without root.
+    fn in_new_netns<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Option<R> {
+        std::thread::spawn(move || {
+            // SAFETY: unshare(2) with a flag constant; it only affects this
+            // thread, which ends with the test.
+            (unsafe { libc::unshare(libc::CLONE_NEWNET) } == 0).then(f)
+        })
+        .join()
+        .unwrap()
+    }
+
+    #[test]
+    fn device_groups_are_set_and_refused_with_the_kernels_reason() {
+        let Some(()) = in_new_netns(|| {
+            let mut nl = RtNetlink::open().unwrap();
+            let lo = links().unwrap().into_iter().find(|l| l.loopback).unwrap();
+            assert_eq!(lo.group, 0);
+            nl.set_group(lo.ifindex, 7).unwrap();
+            let lo = links().unwrap().into_iter().find(|l| l.loopback).unwrap();
+            assert_eq!(lo.group, 7);
+            // Errors come back from the ACK, and the socket stays usable.
+            let err = nl.set_group(999_999, 7).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
+            nl.set_group(lo.ifindex, 0).unwrap();
+            assert_eq!(links().unwrap()[0].group, 0);
+        }) else {
+            eprintln!("skipped: needs root for a network namespace");
+            return;
+        };
     }
 
     #[test]
